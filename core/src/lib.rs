@@ -1,0 +1,12 @@
+//! corral-core: the sans-IO heart of Corral.
+//!
+//! Contract: deterministic, no networking, no files, no clocks, no OS randomness, no
+//! threads. Time (`now`) is an argument of every call that needs it; outputs are queued and
+//! drained by the driver. The same code runs under the tokio shell (`corral-net`) and the
+//! deterministic simulator (`corral-sim`).
+
+pub mod error;
+pub mod jute;
+pub mod proto;
+pub mod txn;
+pub mod types;

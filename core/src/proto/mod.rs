@@ -1,0 +1,3 @@
+//! The ZooKeeper client wire protocol: records, requests, replies, events.
+
+pub mod data;

@@ -1,0 +1,1 @@
+//! Fuzz targets; corpora replay as ordinary tests on stable.

@@ -1,0 +1,1 @@
+//! Deterministic simulation of Corral (grows with replication; see docs/simulation.md).
