@@ -8,5 +8,6 @@
 pub mod error;
 pub mod jute;
 pub mod proto;
+pub mod server;
 pub mod txn;
 pub mod types;
