@@ -96,3 +96,11 @@ pub enum Txn {
     /// multi (op 14): all sub-txns at one zxid. A failed multi holds only `Error` sub-txns.
     Multi(Vec<Txn>),
 }
+
+/// One durable log entry: a txn with its header. Encoded as jute `TxnHeader ++ txn record`
+/// (ZooKeeper's layout) by `to_bytes`/`from_bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub hdr: TxnHeader,
+    pub txn: Txn,
+}

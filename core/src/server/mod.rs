@@ -13,8 +13,8 @@
 //! Nothing that depends on durability (a write's reply, its watch events) leaves before the
 //! driver has reported the covering `Persist` durable.
 
-use crate::txn::{Txn, TxnHeader};
-use crate::types::{ConnId, Millis, SessionId, Zxid};
+pub use crate::txn::LogEntry;
+use crate::types::{ConnId, SessionId, Zxid};
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
 #[derive(Clone, Debug)]
@@ -63,13 +63,6 @@ impl Default for ServerConfig {
             global_outstanding_limit: 1000,
         }
     }
-}
-
-/// One durable log entry: a txn with its header.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogEntry {
-    pub hdr: TxnHeader,
-    pub txn: Txn,
 }
 
 /// Identifies one `Persist` request; handed back through `Server::persisted`.
