@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod jute;
+pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod txn;

@@ -13,7 +13,14 @@
 //! Nothing that depends on durability (a write's reply, its watch events) leaves before the
 //! driver has reported the covering `Persist` durable.
 
+mod conn;
+mod machine;
+mod reads;
+mod replies;
+mod stats;
+
 pub use crate::txn::LogEntry;
+pub use machine::Server;
 use crate::types::{ConnId, SessionId, Zxid};
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
