@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this).
+#   1. install what the tests need (Debian ZooKeeper tools, a Python venv with kazoo);
+#   2. lint: cargo fmt --check, cargo clippy -D warnings;
+#   3. build the `corral` binary the end-to-end tests start;
+#   4. cargo test for the whole workspace (unit, property, conformance, Rust e2e, fuzz corpora);
+#   5. the Python (kazoo) end-to-end suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+bash scripts/install-deps.sh
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --locked
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "end-to-end (kazoo, zkCli.sh, C client)"
+bash scripts/e2e.sh
