@@ -9,5 +9,7 @@ pub mod error;
 pub mod jute;
 pub mod proto;
 pub mod server;
+pub mod session;
 pub mod txn;
 pub mod types;
+pub mod watch;
