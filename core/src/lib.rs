@@ -10,5 +10,7 @@ pub mod jute;
 pub mod prep;
 pub mod proto;
 pub mod server;
+pub mod session;
 pub mod txn;
 pub mod types;
+pub mod watch;
