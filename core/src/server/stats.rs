@@ -34,6 +34,7 @@ impl Server {
             })
             .collect();
         let by_session = self.tree.ephemerals_by_session();
+        let summary = self.watches.data_watch_summary();
         let conn_session = |c| self.conns.get(&c).map(|c| c.session).unwrap_or(SessionId::NONE);
         StatsSnapshot {
             connections,
@@ -49,12 +50,13 @@ impl Server {
             min_latency_ms: self.latency.min_latency_ms,
             avg_latency_ms: avg(self.latency.total_latency_ms, self.latency.replies),
             max_latency_ms: self.latency.max_latency_ms,
-            watching_connections: self.watches.watching_connections(),
-            watched_paths: self.watches.watched_paths(),
-            total_watches: self.watches.total_watches(),
+            // `wchs`/`wchp` report ZooKeeper's data-watch table only.
+            watching_connections: summary.connections,
+            watched_paths: summary.paths,
+            total_watches: summary.watches,
             watches_by_path: self
                 .watches
-                .watches_by_path()
+                .data_watches_by_path()
                 .into_iter()
                 .map(|(p, conns)| (p, conns.into_iter().map(conn_session).collect()))
                 .collect(),
