@@ -36,7 +36,10 @@ pub struct NodeState {
 impl NodeState {
     /// A normal ephemeral (not a container or TTL node) may not have children.
     fn is_normal_ephemeral(&self) -> bool {
-        matches!(CreateKind::from_stored_owner(self.ephemeral_owner), CreateKind::Ephemeral(_))
+        matches!(
+            CreateKind::from_stored_owner(self.ephemeral_owner),
+            CreateKind::Ephemeral(_)
+        )
     }
 }
 
@@ -143,7 +146,11 @@ pub fn prepare(
     ctx: &PrepContext<'_>,
     req: &Request,
 ) -> Txn {
-    let mut view = View { tree, overlay, layer: BTreeMap::new() };
+    let mut view = View {
+        tree,
+        overlay,
+        layer: BTreeMap::new(),
+    };
     let txn = match req {
         Request::Multi(ops) => prep_multi(&mut view, ctx, ops),
         other => prep_one(&mut view, ctx, other).unwrap_or_else(|err| Txn::Error { err }),
@@ -163,7 +170,8 @@ pub fn prepare_close_session(
     zxid: Zxid,
     session: SessionId,
 ) -> Txn {
-    let mut paths: std::collections::BTreeSet<String> = tree.ephemerals(session).into_iter().collect();
+    let mut paths: std::collections::BTreeSet<String> =
+        tree.ephemerals(session).into_iter().collect();
     for (path, (_, state)) in &overlay.nodes {
         match state {
             Some(s) if s.ephemeral_owner == session.0 => {
@@ -175,7 +183,11 @@ pub fn prepare_close_session(
         }
     }
     let ephemerals: Vec<String> = paths.into_iter().collect();
-    let mut view = View { tree, overlay, layer: BTreeMap::new() };
+    let mut view = View {
+        tree,
+        overlay,
+        layer: BTreeMap::new(),
+    };
     for p in &ephemerals {
         delete_in_view(&mut view, p);
     }
@@ -194,14 +206,26 @@ pub fn prepare_delete_container(
     zxid: Zxid,
     path: &str,
 ) -> Txn {
-    let mut view = View { tree, overlay, layer: BTreeMap::new() };
+    let mut view = View {
+        tree,
+        overlay,
+        layer: BTreeMap::new(),
+    };
     let txn = match view.get(path) {
-        None => Txn::Error { err: ErrorCode::NoNode },
-        Some(n) if n.num_children > 0 => Txn::Error { err: ErrorCode::NotEmpty },
-        Some(n) if n.is_normal_ephemeral() => Txn::Error { err: ErrorCode::BadVersion },
+        None => Txn::Error {
+            err: ErrorCode::NoNode,
+        },
+        Some(n) if n.num_children > 0 => Txn::Error {
+            err: ErrorCode::NotEmpty,
+        },
+        Some(n) if n.is_normal_ephemeral() => Txn::Error {
+            err: ErrorCode::BadVersion,
+        },
         Some(_) => {
             delete_in_view(&mut view, path);
-            Txn::DeleteContainer { path: path.to_owned() }
+            Txn::DeleteContainer {
+                path: path.to_owned(),
+            }
         }
     };
     let layer = std::mem::take(&mut view.layer);
@@ -253,14 +277,22 @@ fn prep_one(view: &mut View<'_>, ctx: &PrepContext<'_>, req: &Request) -> Result
     match req {
         Request::Create { op, req } => prep_create(view, ctx, *op, req),
         Request::Delete { path, version } => prep_delete(view, ctx, path, *version),
-        Request::SetData { path, data, version } => {
+        Request::SetData {
+            path,
+            data,
+            version,
+        } => {
             validate_path(path)?;
             let mut node = view.get(path).ok_or(ErrorCode::NoNode)?;
             check_perm(ctx, &node.acl, perms::WRITE)?;
             let new_version = check_version(*version, node.version)?;
             node.version = new_version;
             view.set(path, Some(node));
-            Ok(Txn::SetData { path: path.clone(), data: data.clone(), version: new_version })
+            Ok(Txn::SetData {
+                path: path.clone(),
+                data: data.clone(),
+                version: new_version,
+            })
         }
         Request::SetAcl { path, acl, version } => {
             validate_path(path)?;
@@ -271,14 +303,21 @@ fn prep_one(view: &mut View<'_>, ctx: &PrepContext<'_>, req: &Request) -> Result
             node.aversion = new_version;
             node.acl = acl.clone();
             view.set(path, Some(node));
-            Ok(Txn::SetAcl { path: path.clone(), acl, version: new_version })
+            Ok(Txn::SetAcl {
+                path: path.clone(),
+                acl,
+                version: new_version,
+            })
         }
         Request::Check { path, version } => {
             validate_path(path)?;
             let node = view.get(path).ok_or(ErrorCode::NoNode)?;
             check_perm(ctx, &node.acl, perms::READ)?;
             check_version(*version, node.version)?;
-            Ok(Txn::Check { path: path.clone(), version: *version })
+            Ok(Txn::Check {
+                path: path.clone(),
+                version: *version,
+            })
         }
         // Anything else is not a write sub-op; the decoder already refuses it in a multi.
         _ => Err(ErrorCode::MarshallingError),
@@ -286,7 +325,11 @@ fn prep_one(view: &mut View<'_>, ctx: &PrepContext<'_>, req: &Request) -> Result
 }
 
 /// Decide the node kind from opcode, flags and ttl, in ZooKeeper's order of checks.
-fn create_kind(ctx: &PrepContext<'_>, op: i32, req: &CreateRequest) -> Result<(CreateKind, bool), ErrorCode> {
+fn create_kind(
+    ctx: &PrepContext<'_>,
+    op: i32,
+    req: &CreateRequest,
+) -> Result<(CreateKind, bool), ErrorCode> {
     if !(0..=6).contains(&req.flags) {
         return Err(ErrorCode::BadArguments);
     }
@@ -360,7 +403,13 @@ fn prep_create(
             acl: acl.clone(),
         }),
     );
-    Ok(Txn::Create { path: full_path, data: req.data.clone(), acl, kind, parent_cversion })
+    Ok(Txn::Create {
+        path: full_path,
+        data: req.data.clone(),
+        acl,
+        kind,
+        parent_cversion,
+    })
 }
 
 fn prep_delete(
@@ -381,5 +430,7 @@ fn prep_delete(
         return Err(ErrorCode::NotEmpty);
     }
     delete_in_view(view, path);
-    Ok(Txn::Delete { path: path.to_owned() })
+    Ok(Txn::Delete {
+        path: path.to_owned(),
+    })
 }

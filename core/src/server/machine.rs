@@ -100,7 +100,8 @@ impl Server {
         self.tree.apply(&entry.hdr, &entry.txn);
         match &entry.txn {
             Txn::CreateSession { timeout_ms } => {
-                self.recovered_sessions.insert(entry.hdr.session, *timeout_ms as i64);
+                self.recovered_sessions
+                    .insert(entry.hdr.session, *timeout_ms as i64);
             }
             Txn::CloseSession { .. } => {
                 self.recovered_sessions.remove(&entry.hdr.session);
@@ -160,7 +161,11 @@ impl Server {
     pub fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr) {
         let limit = self.config.max_client_cnxns;
         if limit > 0 {
-            let same_ip = self.conns.values().filter(|c| c.remote.ip() == remote.ip()).count();
+            let same_ip = self
+                .conns
+                .values()
+                .filter(|c| c.remote.ip() == remote.ip())
+                .count();
             if same_ip >= limit {
                 self.outputs.push_back(Output::Close { conn });
                 return;
@@ -193,7 +198,9 @@ impl Server {
         let stale: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.phase == Phase::AwaitConnect && now >= c.opened_at.plus(SESSIONLESS_TIMEOUT_MS))
+            .filter(|(_, c)| {
+                c.phase == Phase::AwaitConnect && now >= c.opened_at.plus(SESSIONLESS_TIMEOUT_MS)
+            })
             .map(|(id, _)| *id)
             .collect();
         for conn in stale {
@@ -202,10 +209,13 @@ impl Server {
         if now >= self.next_container_check {
             self.next_container_check = now.plus(self.config.container_check_interval_ms.max(1));
             let limit = self.config.container_max_per_minute as usize;
-            let candidates = self.tree.container_candidates(now, self.config.container_max_never_used_ms);
+            let candidates = self
+                .tree
+                .container_candidates(now, self.config.container_max_never_used_ms);
             for path in candidates.into_iter().take(limit.max(1)) {
                 let zxid = self.last_prepared.next();
-                let txn = prep::prepare_delete_container(&self.tree, &mut self.overlay, zxid, &path);
+                let txn =
+                    prep::prepare_delete_container(&self.tree, &mut self.overlay, zxid, &path);
                 self.propose(now, SessionId::NONE, 0, txn, None);
             }
         }
@@ -226,7 +236,9 @@ impl Server {
 
     /// One frame from a client (length prefix stripped, size already checked).
     pub fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.closed {
             return;
         }
@@ -235,7 +247,10 @@ impl Server {
         match c.phase {
             Phase::AwaitConnect => self.handle_connect(now, conn, payload),
             Phase::CreatingSession => {
-                c.queue.push_back(Slot::Deferred { payload: payload.to_vec(), received: now });
+                c.queue.push_back(Slot::Deferred {
+                    payload: payload.to_vec(),
+                    received: now,
+                });
             }
             Phase::Established => {
                 if let Some(s) = self.sessions_touch(now, conn) {
@@ -276,8 +291,21 @@ impl Server {
             c.timeout_ms = timeout;
             c.phase = Phase::CreatingSession;
             self.session_conn.insert(session, conn);
-            let origin = Origin { conn, xid: 0, op: op::CREATE_SESSION, received: now };
-            self.propose(now, session, 0, Txn::CreateSession { timeout_ms: timeout as i32 }, Some(origin));
+            let origin = Origin {
+                conn,
+                xid: 0,
+                op: op::CREATE_SESSION,
+                received: now,
+            };
+            self.propose(
+                now,
+                session,
+                0,
+                Txn::CreateSession {
+                    timeout_ms: timeout as i32,
+                },
+                Some(origin),
+            );
             return;
         }
         // Reconnect: any other connection of this session goes first, before the password
@@ -324,7 +352,13 @@ impl Server {
 
     /// Handle a request frame. `at_front` is true when it is being run from the head of the
     /// connection's queue (everything before it answered).
-    pub(crate) fn handle_request(&mut self, now: Millis, conn: ConnId, payload: &[u8], at_front: bool) {
+    pub(crate) fn handle_request(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        payload: &[u8],
+        at_front: bool,
+    ) {
         let mut r = JuteReader::with_limit(payload, 2 * self.config.max_buffer);
         let Ok(hdr) = RequestHeader::read(&mut r) else {
             self.close_conn(conn);
@@ -339,7 +373,11 @@ impl Server {
             Ok(Request::Check { .. }) | Err(RequestError::UnknownOp(_)) => {
                 // Unknown opcodes, and `check` outside multi (which corrupts the log of
                 // 3.8.0, ZOOKEEPER-2623): Unimplemented, then close.
-                let h = ReplyHeader { xid: hdr.xid, zxid: Zxid(-1), err: ErrorCode::Unimplemented.code() };
+                let h = ReplyHeader {
+                    xid: hdr.xid,
+                    zxid: Zxid(-1),
+                    err: ErrorCode::Unimplemented.code(),
+                };
                 self.reply_in_order(now, conn, encode_reply_frame(h, None), true, at_front);
                 return;
             }
@@ -359,7 +397,11 @@ impl Server {
         let session_ok = self.sessions.contains(session) && !self.sessions.is_closing(session);
         if req.is_write() {
             if !session_ok && !matches!(req, Request::CloseSession) {
-                let h = ReplyHeader { xid: hdr.xid, zxid: self.tree.last_zxid(), err: ErrorCode::SessionExpired.code() };
+                let h = ReplyHeader {
+                    xid: hdr.xid,
+                    zxid: self.tree.last_zxid(),
+                    err: ErrorCode::SessionExpired.code(),
+                };
                 self.reply_in_order(now, conn, encode_reply_frame(h, None), false, at_front);
                 return;
             }
@@ -369,11 +411,18 @@ impl Server {
         if queue_busy {
             // A read behind pending replies waits its turn.
             let c = self.conns.get_mut(&conn).expect("known connection");
-            c.queue.push_back(Slot::Deferred { payload: payload.to_vec(), received: now });
+            c.queue.push_back(Slot::Deferred {
+                payload: payload.to_vec(),
+                received: now,
+            });
             return;
         }
         if !session_ok && !matches!(req, Request::Ping) {
-            let h = ReplyHeader { xid: hdr.xid, zxid: self.tree.last_zxid(), err: ErrorCode::SessionExpired.code() };
+            let h = ReplyHeader {
+                xid: hdr.xid,
+                zxid: self.tree.last_zxid(),
+                err: ErrorCode::SessionExpired.code(),
+            };
             self.reply_in_order(now, conn, encode_reply_frame(h, None), false, at_front);
             return;
         }
@@ -389,14 +438,23 @@ impl Server {
         }
     }
 
-    fn handle_write(&mut self, now: Millis, conn: ConnId, hdr: RequestHeader, req: Request, at_front: bool) {
+    fn handle_write(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        hdr: RequestHeader,
+        req: Request,
+        at_front: bool,
+    ) {
         let session = self.conns[&conn].session;
         let zxid = self.last_prepared.next();
         let txn = if let Request::CloseSession = req {
             self.sessions.set_closing(session);
             prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session)
         } else if let Request::Reconfig { .. } = req {
-            Txn::Error { err: ErrorCode::ReconfigDisabled }
+            Txn::Error {
+                err: ErrorCode::ReconfigDisabled,
+            }
         } else {
             let c = &self.conns[&conn];
             let ctx = PrepContext {
@@ -407,7 +465,12 @@ impl Server {
             };
             prep::prepare(&self.tree, &mut self.overlay, zxid, &ctx, &req)
         };
-        let origin = Origin { conn, xid: hdr.xid, op: hdr.op, received: now };
+        let origin = Origin {
+            conn,
+            xid: hdr.xid,
+            op: hdr.op,
+            received: now,
+        };
         let c = self.conns.get_mut(&conn).expect("known connection");
         if at_front {
             c.queue.push_front(Slot::Txn { zxid });
@@ -418,14 +481,27 @@ impl Server {
     }
 
     /// Assign the next zxid to `txn` and queue it for persistence.
-    pub(crate) fn propose(&mut self, now: Millis, session: SessionId, cxid: i32, txn: Txn, origin: Option<Origin>) {
+    pub(crate) fn propose(
+        &mut self,
+        now: Millis,
+        session: SessionId,
+        cxid: i32,
+        txn: Txn,
+        origin: Option<Origin>,
+    ) {
         let zxid = self.last_prepared.next();
         self.last_prepared = zxid;
         let op = match &txn {
             Txn::Error { .. } => op::ERROR,
             t => t.op(),
         };
-        let hdr = TxnHeader { session, cxid, zxid, time: now.0, op };
+        let hdr = TxnHeader {
+            session,
+            cxid,
+            zxid,
+            time: now.0,
+            op,
+        };
         if let Some(o) = origin {
             self.origins.insert(zxid, o);
         }
@@ -459,7 +535,8 @@ impl Server {
         self.overlay.applied(zxid);
         match &entry.txn {
             Txn::CreateSession { timeout_ms } => {
-                self.sessions.add(entry.hdr.session, *timeout_ms as i64, now);
+                self.sessions
+                    .add(entry.hdr.session, *timeout_ms as i64, now);
             }
             Txn::CloseSession { .. } => {
                 self.sessions.remove(entry.hdr.session);
@@ -467,7 +544,9 @@ impl Server {
             _ => {}
         }
         self.deliver_events(&result.triggers, &deleted_acls);
-        let Some(origin) = self.origins.remove(&zxid) else { return };
+        let Some(origin) = self.origins.remove(&zxid) else {
+            return;
+        };
         if !self.conns.contains_key(&origin.conn) {
             return;
         }
@@ -481,8 +560,15 @@ impl Server {
         c.counters.last_zxid = zxid;
         c.counters.record_latency(now.0 - origin.received.0);
         self.latency.record_latency(now.0 - origin.received.0);
-        if let Some(slot) = c.queue.iter_mut().find(|s| matches!(s, Slot::Txn { zxid: z } if *z == zxid)) {
-            *slot = Slot::Ready { bytes: frame, close };
+        if let Some(slot) = c
+            .queue
+            .iter_mut()
+            .find(|s| matches!(s, Slot::Txn { zxid: z } if *z == zxid))
+        {
+            *slot = Slot::Ready {
+                bytes: frame,
+                close,
+            };
         }
         if close {
             self.session_conn.remove(&entry.hdr.session);
@@ -508,14 +594,18 @@ impl Server {
     /// Send what is ready at the front of the queue; run deferred frames that reach it.
     fn drain_queue(&mut self, now: Millis, conn: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
             if c.closed {
                 return;
             }
             match c.queue.front() {
                 None | Some(Slot::Txn { .. }) => return,
                 Some(Slot::Ready { .. }) => {
-                    let Some(Slot::Ready { bytes, close }) = c.queue.pop_front() else { unreachable!() };
+                    let Some(Slot::Ready { bytes, close }) = c.queue.pop_front() else {
+                        unreachable!()
+                    };
                     self.send(conn, bytes);
                     if close {
                         self.close_conn(conn);
@@ -523,7 +613,9 @@ impl Server {
                     }
                 }
                 Some(Slot::Deferred { .. }) => {
-                    let Some(Slot::Deferred { payload, received }) = c.queue.pop_front() else { unreachable!() };
+                    let Some(Slot::Deferred { payload, received }) = c.queue.pop_front() else {
+                        unreachable!()
+                    };
                     let _ = received;
                     if let Some(s) = self.sessions_touch(now, conn) {
                         let _ = s;
@@ -535,8 +627,17 @@ impl Server {
     }
 
     /// Queue a reply in order: sent now if nothing is pending before it.
-    fn reply_in_order(&mut self, _now: Millis, conn: ConnId, bytes: Vec<u8>, close: bool, at_front: bool) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+    fn reply_in_order(
+        &mut self,
+        _now: Millis,
+        conn: ConnId,
+        bytes: Vec<u8>,
+        close: bool,
+        at_front: bool,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if at_front || c.queue.is_empty() {
             self.send(conn, bytes);
             if close {
@@ -571,7 +672,11 @@ impl Server {
 
     /// Builds a reply header for the current state.
     pub(crate) fn header(&self, xid: i32, err: ErrorCode) -> ReplyHeader {
-        ReplyHeader { xid, zxid: self.tree.last_zxid(), err: err.code() }
+        ReplyHeader {
+            xid,
+            zxid: self.tree.last_zxid(),
+            err: err.code(),
+        }
     }
 
     /// Encodes a reply frame.

@@ -20,8 +20,8 @@ mod replies;
 mod stats;
 
 pub use crate::txn::LogEntry;
-pub use machine::Server;
 use crate::types::{ConnId, SessionId, Zxid};
+pub use machine::Server;
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
 #[derive(Clone, Debug)]

@@ -19,7 +19,11 @@ use crate::types::{ConnId, Millis, Zxid};
 
 impl Server {
     fn allowed(&self, conn: ConnId, acl: &[Acl], perm: i32) -> bool {
-        self.config.skip_acl || self.conns.get(&conn).is_some_and(|c| check_acl(acl, perm, &c.ids))
+        self.config.skip_acl
+            || self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| check_acl(acl, perm, &c.ids))
     }
 
     /// Answer a non-transactional request. Returns the frames to send, in order (watch
@@ -34,7 +38,11 @@ impl Server {
         let xid = hdr.xid;
         let result: Result<Response, ErrorCode> = match req {
             Request::Ping => {
-                let h = ReplyHeader { xid: op::XID_PING, zxid: self.tree.last_zxid(), err: 0 };
+                let h = ReplyHeader {
+                    xid: op::XID_PING,
+                    zxid: self.tree.last_zxid(),
+                    err: 0,
+                };
                 return (vec![crate::proto::encode_reply_frame(h, None)], false);
             }
             Request::Auth { scheme, auth, .. } => {
@@ -46,11 +54,19 @@ impl Server {
                                 c.ids.push(id);
                             }
                         }
-                        let h = ReplyHeader { xid, zxid: Zxid(0), err: 0 };
+                        let h = ReplyHeader {
+                            xid,
+                            zxid: Zxid(0),
+                            err: 0,
+                        };
                         return (vec![crate::proto::encode_reply_frame(h, None)], false);
                     }
                     Err(e) => {
-                        let h = ReplyHeader { xid, zxid: Zxid(0), err: e.code() };
+                        let h = ReplyHeader {
+                            xid,
+                            zxid: Zxid(0),
+                            err: e.code(),
+                        };
                         return (vec![crate::proto::encode_reply_frame(h, None)], true);
                     }
                 }
@@ -65,7 +81,9 @@ impl Server {
                     Err(ErrorCode::BadArguments)
                 } else {
                     match self.tree.node(&path) {
-                        Some(n) if !self.allowed(conn, n.acl(), perms::READ) => Err(ErrorCode::NoAuth),
+                        Some(n) if !self.allowed(conn, n.acl(), perms::READ) => {
+                            Err(ErrorCode::NoAuth)
+                        }
                         node => {
                             let stat = node.map(|n| n.client_stat());
                             if watch {
@@ -104,15 +122,24 @@ impl Server {
                     if !admin && !self.allowed(conn, n.acl(), perms::READ) {
                         Err(ErrorCode::NoAuth)
                     } else {
-                        let acl = if admin { n.acl().to_vec() } else { mask_digest_ids(n.acl()) };
-                        Ok(Response::GetAcl { acl, stat: n.client_stat() })
+                        let acl = if admin {
+                            n.acl().to_vec()
+                        } else {
+                            mask_digest_ids(n.acl())
+                        };
+                        Ok(Response::GetAcl {
+                            acl,
+                            stat: n.client_stat(),
+                        })
                     }
                 }
             },
             Request::GetAllChildrenNumber { path } => match self.tree.node(&path) {
                 None => Err(ErrorCode::NoNode),
                 Some(n) if !self.allowed(conn, n.acl(), perms::READ) => Err(ErrorCode::NoAuth),
-                Some(_) => Ok(Response::AllChildrenNumber(self.tree.count_descendants(&path).unwrap_or(0))),
+                Some(_) => Ok(Response::AllChildrenNumber(
+                    self.tree.count_descendants(&path).unwrap_or(0),
+                )),
             },
             Request::GetEphemerals { prefix } => {
                 let session = self.conns[&conn].session;
@@ -133,7 +160,8 @@ impl Server {
                 }
                 None => Err(ErrorCode::BadArguments),
             },
-            Request::CheckWatches { path, watcher_type } | Request::RemoveWatches { path, watcher_type } => {
+            Request::CheckWatches { path, watcher_type }
+            | Request::RemoveWatches { path, watcher_type } => {
                 let remove = hdr.op == op::REMOVE_WATCHES;
                 match WatcherType::from_code(watcher_type) {
                     None => Err(ErrorCode::BadArguments),
@@ -175,7 +203,11 @@ impl Server {
         (vec![self.frame(xid, result)], false)
     }
 
-    fn get_data(&self, conn: ConnId, path: &str) -> Result<(Option<Vec<u8>>, crate::proto::data::Stat), ErrorCode> {
+    fn get_data(
+        &self,
+        conn: ConnId,
+        path: &str,
+    ) -> Result<(Option<Vec<u8>>, crate::proto::data::Stat), ErrorCode> {
         let n = self.tree.node(path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(conn, n.acl(), perms::READ) {
             return Err(ErrorCode::NoAuth);
@@ -183,7 +215,11 @@ impl Server {
         Ok((n.data.clone(), n.client_stat()))
     }
 
-    fn get_children(&self, conn: ConnId, path: &str) -> Result<(Vec<String>, crate::proto::data::Stat), ErrorCode> {
+    fn get_children(
+        &self,
+        conn: ConnId,
+        path: &str,
+    ) -> Result<(Vec<String>, crate::proto::data::Stat), ErrorCode> {
         let n = self.tree.node(path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(conn, n.acl(), perms::READ) {
             return Err(ErrorCode::NoAuth);
@@ -198,7 +234,9 @@ impl Server {
         for p in &w.data {
             match self.tree.node(p) {
                 None => events.push((p.clone(), EventType::NodeDeleted)),
-                Some(n) if n.stat.mzxid > w.relative_zxid => events.push((p.clone(), EventType::NodeDataChanged)),
+                Some(n) if n.stat.mzxid > w.relative_zxid => {
+                    events.push((p.clone(), EventType::NodeDataChanged))
+                }
                 Some(_) => self.watches.add_data_watch(p, conn),
             }
         }
@@ -218,12 +256,17 @@ impl Server {
             }
         }
         for p in &w.persistent {
-            self.watches.add_persistent(p, conn, AddWatchMode::Persistent);
+            self.watches
+                .add_persistent(p, conn, AddWatchMode::Persistent);
         }
         for p in &w.persistent_recursive {
-            self.watches.add_persistent(p, conn, AddWatchMode::PersistentRecursive);
+            self.watches
+                .add_persistent(p, conn, AddWatchMode::PersistentRecursive);
         }
-        events.into_iter().map(|(path, t)| notification_frame(&path, t)).collect()
+        events
+            .into_iter()
+            .map(|(path, t)| notification_frame(&path, t))
+            .collect()
     }
 
     /// ACLs of the nodes a txn deletes, captured before it applies, so that delete events
@@ -252,7 +295,11 @@ impl Server {
 
     /// Send the notifications of one applied txn, dropping those for nodes the watcher
     /// cannot READ (the CVE-2024-23944 filter, also in Debian's 3.8.0 build).
-    pub(crate) fn deliver_events(&mut self, triggers: &[Trigger], deleted: &BTreeMap<String, Vec<Acl>>) {
+    pub(crate) fn deliver_events(
+        &mut self,
+        triggers: &[Trigger],
+        deleted: &BTreeMap<String, Vec<Acl>>,
+    ) {
         for t in triggers {
             let conns = self.watches.trigger(&t.path, t.event);
             if conns.is_empty() {
@@ -278,8 +325,17 @@ impl Server {
 /// A watch notification: `ReplyHeader{xid=-1, zxid=-1 (as 3.8), err=0}` + `WatcherEvent`.
 pub(crate) fn notification_frame(path: &str, event: EventType) -> Vec<u8> {
     let mut w = JuteWriter::framed();
-    ReplyHeader { xid: op::XID_NOTIFICATION, zxid: Zxid(-1), err: 0 }.write(&mut w);
-    WatcherEvent { event_type: event.code(), state: keeper_state::SYNC_CONNECTED, path: path.to_owned() }
-        .write(&mut w);
+    ReplyHeader {
+        xid: op::XID_NOTIFICATION,
+        zxid: Zxid(-1),
+        err: 0,
+    }
+    .write(&mut w);
+    WatcherEvent {
+        event_type: event.code(),
+        state: keeper_state::SYNC_CONNECTED,
+        path: path.to_owned(),
+    }
+    .write(&mut w);
     w.finish_frame()
 }

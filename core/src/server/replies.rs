@@ -17,8 +17,22 @@ pub(crate) fn reply_frame(origin: &Origin, zxid: Zxid, txn: &Txn, results: &[OpR
         _ => single(origin.op, results.first()),
     };
     match body {
-        Ok(b) => encode_reply_frame(ReplyHeader { xid: origin.xid, zxid, err: 0 }, Some(&b)),
-        Err(e) => encode_reply_frame(ReplyHeader { xid: origin.xid, zxid, err: e.code() }, None),
+        Ok(b) => encode_reply_frame(
+            ReplyHeader {
+                xid: origin.xid,
+                zxid,
+                err: 0,
+            },
+            Some(&b),
+        ),
+        Err(e) => encode_reply_frame(
+            ReplyHeader {
+                xid: origin.xid,
+                zxid,
+                err: e.code(),
+            },
+            None,
+        ),
     }
 }
 
@@ -29,9 +43,14 @@ fn single(op: i32, result: Option<&OpResult>) -> Result<Response, ErrorCode> {
         Some(OpResult::Created { path, stat }) => Ok(if op == op::CREATE {
             Response::Create { path: path.clone() }
         } else {
-            Response::Create2 { path: path.clone(), stat: *stat }
+            Response::Create2 {
+                path: path.clone(),
+                stat: *stat,
+            }
         }),
-        Some(OpResult::DataSet { stat }) | Some(OpResult::AclSet { stat }) => Ok(Response::Stat(*stat)),
+        Some(OpResult::DataSet { stat }) | Some(OpResult::AclSet { stat }) => {
+            Ok(Response::Stat(*stat))
+        }
         Some(_) => Ok(Response::Empty),
     }
 }
@@ -42,9 +61,13 @@ fn multi_result(r: &OpResult) -> MultiResult {
     match r {
         OpResult::Created { path, .. } => MultiResult::Create { path: path.clone() },
         OpResult::Deleted => MultiResult::Delete,
-        OpResult::DataSet { stat } | OpResult::AclSet { stat } => MultiResult::SetData { stat: *stat },
+        OpResult::DataSet { stat } | OpResult::AclSet { stat } => {
+            MultiResult::SetData { stat: *stat }
+        }
         OpResult::Checked => MultiResult::Check,
         OpResult::Error(e) => MultiResult::Error(e.code()),
-        OpResult::SessionCreated | OpResult::SessionClosed => MultiResult::Error(ErrorCode::MarshallingError.code()),
+        OpResult::SessionCreated | OpResult::SessionClosed => {
+            MultiResult::Error(ErrorCode::MarshallingError.code())
+        }
     }
 }

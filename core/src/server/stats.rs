@@ -22,7 +22,11 @@ impl Server {
                     received: k.received,
                     sent: k.sent,
                     established_ms: c.opened_at.0,
-                    last_op: if k.last_op.is_empty() { "NA".into() } else { k.last_op.into() },
+                    last_op: if k.last_op.is_empty() {
+                        "NA".into()
+                    } else {
+                        k.last_op.into()
+                    },
                     last_cxid: k.last_cxid,
                     last_zxid: k.last_zxid,
                     last_response_ms: k.last_response.0,
@@ -35,14 +39,22 @@ impl Server {
             .collect();
         let by_session = self.tree.ephemerals_by_session();
         let summary = self.watches.data_watch_summary();
-        let conn_session = |c| self.conns.get(&c).map(|c| c.session).unwrap_or(SessionId::NONE);
+        let conn_session = |c| {
+            self.conns
+                .get(&c)
+                .map(|c| c.session)
+                .unwrap_or(SessionId::NONE)
+        };
         StatsSnapshot {
             connections,
             last_zxid: self.tree.last_zxid(),
             node_count: self.tree.node_count(),
             approximate_data_size: self.tree.approximate_data_size(),
             ephemerals_count: by_session.values().map(|s| s.len() as u64).sum(),
-            ephemerals_by_session: by_session.into_iter().map(|(s, p)| (s, p.into_iter().collect())).collect(),
+            ephemerals_by_session: by_session
+                .into_iter()
+                .map(|(s, p)| (s, p.into_iter().collect()))
+                .collect(),
             sessions: self.sessions.sessions(),
             packets_received: self.packets_received,
             packets_sent: self.packets_sent,

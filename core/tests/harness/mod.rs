@@ -106,7 +106,8 @@ impl Harness {
                 // Durable bytes: round-trip through the log encoding.
                 for e in entries {
                     let bytes = e.to_bytes();
-                    self.log.push(LogEntry::from_bytes(&bytes).expect("log entry decodes"));
+                    self.log
+                        .push(LogEntry::from_bytes(&bytes).expect("log entry decodes"));
                 }
             }
             self.server.persisted(self.now, last);
@@ -129,7 +130,10 @@ impl Harness {
                 if hdr.xid == -1 {
                     Frame::Event(WatcherEvent::read(&mut r).unwrap())
                 } else {
-                    Frame::Reply { hdr, body: r.rest().to_vec() }
+                    Frame::Reply {
+                        hdr,
+                        body: r.rest().to_vec(),
+                    }
                 }
             };
             self.inbox.entry(conn).or_default().push(frame);
