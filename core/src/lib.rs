@@ -5,8 +5,10 @@
 //! drained by the driver. The same code runs under the tokio shell (`corral-net`) and the
 //! deterministic simulator (`corral-sim`).
 
+pub mod acl;
 pub mod error;
 pub mod jute;
+pub mod path;
 pub mod proto;
 pub mod server;
 pub mod txn;

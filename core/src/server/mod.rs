@@ -79,7 +79,10 @@ pub enum Output {
     Close { conn: ConnId },
     /// Append these entries to the log and make them durable (fsync), then call
     /// `Server::persisted(token)`. Tokens complete in the order they were issued.
-    Persist { token: PersistToken, entries: Vec<LogEntry> },
+    Persist {
+        token: PersistToken,
+        entries: Vec<LogEntry>,
+    },
 }
 
 /// Per-connection counters for the `cons`/`stat` four-letter words.
