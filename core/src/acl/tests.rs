@@ -57,7 +57,11 @@ fn check_acl_rules() {
     // world:anyone with the right bit.
     let open_read = [acl(perms::READ, "world", "anyone")];
     assert!(check_acl(&open_read, perms::READ, &[]));
-    assert!(!check_acl(&open_read, perms::WRITE, &[ip.clone()]));
+    assert!(!check_acl(
+        &open_read,
+        perms::WRITE,
+        std::slice::from_ref(&ip)
+    ));
     // super bypasses.
     assert!(check_acl(&open_read, perms::WRITE, &[Id::new("super", "")]));
     // Digest exact match only.
@@ -71,11 +75,15 @@ fn check_acl_rules() {
     assert!(!check_acl(&d, perms::DELETE, &[Id::new("ip", &alice.id)]));
     // Mask: READ|ADMIN passes with either bit.
     let r = [acl(perms::READ, "digest", &alice.id)];
-    assert!(check_acl(&r, perms::READ | perms::ADMIN, &[alice.clone()]));
-    assert!(!check_acl(&r, perms::ADMIN, &[alice.clone()]));
+    assert!(check_acl(
+        &r,
+        perms::READ | perms::ADMIN,
+        std::slice::from_ref(&alice)
+    ));
+    assert!(!check_acl(&r, perms::ADMIN, std::slice::from_ref(&alice)));
     // ip entries.
     let net = [acl(perms::READ, "ip", "10.0.0.0/8")];
-    assert!(check_acl(&net, perms::READ, &[ip.clone()]));
+    assert!(check_acl(&net, perms::READ, std::slice::from_ref(&ip)));
     assert!(!check_acl(&net, perms::READ, &[Id::new("ip", "11.1.2.3")]));
     // A world entry with another id is not special.
     assert!(!check_acl(
@@ -217,7 +225,12 @@ fn fixup_rules() {
             id: alice.clone(),
         },
     ];
-    assert_eq!(fixup_acl(Some(&both), &[alice.clone()]).unwrap().len(), 2);
+    assert_eq!(
+        fixup_acl(Some(&both), std::slice::from_ref(&alice))
+            .unwrap()
+            .len(),
+        2
+    );
     // Invalid ids and schemes.
     for bad in [
         acl(31, "world", "someone"),
@@ -230,7 +243,7 @@ fn fixup_rules() {
     ] {
         let list = [Acl::open_unsafe()[0].clone(), bad.clone()];
         assert_eq!(
-            fixup_acl(Some(&list), &[alice.clone()]),
+            fixup_acl(Some(&list), std::slice::from_ref(&alice)),
             Err(ErrorCode::InvalidAcl),
             "{bad:?}"
         );
