@@ -11,5 +11,6 @@ pub mod jute;
 pub mod path;
 pub mod proto;
 pub mod server;
+pub mod tree;
 pub mod txn;
 pub mod types;
