@@ -13,18 +13,25 @@ use crate::types::{SessionId, Zxid};
 /// value (containers and TTL nodes carry markers), and there is no dataLength/numChildren.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 pub struct StatPersisted {
+    /// Zxid of the create.
     pub czxid: Zxid,
+    /// Zxid of the last setData (czxid until then).
     pub mzxid: Zxid,
+    /// Leader wall clock (ms) of the create.
     pub ctime: i64,
+    /// Leader wall clock (ms) of the last setData (ctime until then).
     pub mtime: i64,
+    /// Data version, as set by the last setData txn.
     pub version: i32,
     /// Stored cversion: how many children were ever created (it also drives sequential
     /// names). Reported as `2 * cversion - numChildren`.
     pub cversion: i32,
+    /// ACL version, as set by the last setACL txn.
     pub aversion: i32,
     /// Raw owner: a session id, 0, [`crate::txn::CONTAINER_EPHEMERAL_OWNER`] or a TTL
     /// marker (see [`CreateKind::stored_owner`]).
     pub ephemeral_owner: i64,
+    /// Zxid of the last create or delete of a direct child (czxid until then).
     pub pzxid: Zxid,
 }
 
