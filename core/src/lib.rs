@@ -5,12 +5,15 @@
 //! drained by the driver. The same code runs under the tokio shell (`corral-net`) and the
 //! deterministic simulator (`corral-sim`).
 
+pub mod acl;
 pub mod error;
 pub mod jute;
+pub mod path;
 pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod tree;
 pub mod txn;
 pub mod types;
 pub mod watch;

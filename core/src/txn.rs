@@ -9,6 +9,30 @@ use crate::error::ErrorCode;
 use crate::proto::data::Acl;
 use crate::types::{SessionId, Zxid};
 
+#[cfg(test)]
+pub(crate) mod arb;
+mod codec;
+
+/// `TxnHeader.type` values (ZooKeeper opcodes) of the transactions Corral logs.
+pub mod txn_op {
+    pub const ERROR: i32 = -1;
+    pub const CREATE: i32 = 1;
+    pub const DELETE: i32 = 2;
+    pub const SET_DATA: i32 = 5;
+    pub const SET_ACL: i32 = 7;
+    pub const CHECK: i32 = 13;
+    pub const MULTI: i32 = 14;
+    /// create2: logged by ZooKeeper with a CreateTxn; decoded as a create.
+    pub const CREATE2: i32 = 15;
+    /// reconfig: logged by ZooKeeper with a SetDataTxn; decoded as a setData.
+    pub const RECONFIG: i32 = 16;
+    pub const CREATE_CONTAINER: i32 = 19;
+    pub const DELETE_CONTAINER: i32 = 20;
+    pub const CREATE_TTL: i32 = 21;
+    pub const CREATE_SESSION: i32 = -10;
+    pub const CLOSE_SESSION: i32 = -11;
+}
+
 /// Transaction header (`TxnHeader`): who asked, which zxid, the leader's wall clock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxnHeader {
@@ -103,6 +127,39 @@ pub enum Txn {
     Error { err: ErrorCode },
     /// multi (op 14): all sub-txns at one zxid. A failed multi holds only `Error` sub-txns.
     Multi(Vec<Txn>),
+}
+
+impl Txn {
+    /// The `TxnHeader.type` this txn is logged under: create 1 (persistent and ephemeral),
+    /// 19 (container), 21 (TTL); delete 2; deleteContainer 20; setData 5; setACL 7; check
+    /// 13; multi 14; createSession -10; closeSession -11; error -1.
+    pub fn op(&self) -> i32 {
+        match self {
+            Txn::Create { kind, .. } => match kind {
+                CreateKind::Persistent | CreateKind::Ephemeral(_) => txn_op::CREATE,
+                CreateKind::Container => txn_op::CREATE_CONTAINER,
+                CreateKind::Ttl(_) => txn_op::CREATE_TTL,
+            },
+            Txn::Delete { .. } => txn_op::DELETE,
+            Txn::DeleteContainer { .. } => txn_op::DELETE_CONTAINER,
+            Txn::SetData { .. } => txn_op::SET_DATA,
+            Txn::SetAcl { .. } => txn_op::SET_ACL,
+            Txn::Check { .. } => txn_op::CHECK,
+            Txn::CreateSession { .. } => txn_op::CREATE_SESSION,
+            Txn::CloseSession { .. } => txn_op::CLOSE_SESSION,
+            Txn::Error { .. } => txn_op::ERROR,
+            Txn::Multi(_) => txn_op::MULTI,
+        }
+    }
+
+    /// Whether a header of type `op` may carry this txn: `op() == op`, or ZooKeeper's aliases
+    /// create2 (15) for a create of type 1 and reconfig (16) for a setData.
+    pub fn fits_header_op(&self, op: i32) -> bool {
+        let own = self.op();
+        own == op
+            || (own == txn_op::CREATE && op == txn_op::CREATE2)
+            || (own == txn_op::SET_DATA && op == txn_op::RECONFIG)
+    }
 }
 
 /// One durable log entry: a txn with its header. Encoded as jute `TxnHeader ++ txn record`
