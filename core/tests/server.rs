@@ -447,7 +447,7 @@ fn same_inputs_give_the_same_trace() {
             },
         );
         for i in 0..20 {
-            h.call(a, i + 1, &create(&format!("/n{i}"), b"x", (i % 4) as i32));
+            h.call(a, i + 1, &create(&format!("/n{i}"), b"x", i % 4));
         }
         h.advance(7000);
         h.call(
