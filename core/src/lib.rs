@@ -5,6 +5,7 @@
 //! drained by the driver. The same code runs under the tokio shell (`corral-net`) and the
 //! deterministic simulator (`corral-sim`).
 
+pub mod client;
 pub mod error;
 pub mod jute;
 pub mod proto;
