@@ -12,7 +12,7 @@ use corral_core::types::{SessionId, Zxid};
 /// Parse "00 0a ff" style hex, ignoring spaces, `|` and newlines.
 fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert_eq!(digits.len() % 2, 0, "odd number of hex digits");
     digits
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
