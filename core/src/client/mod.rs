@@ -28,7 +28,7 @@
 //!   pipeline), and ping replies are matched to the oldest outstanding ping wherever it is.
 //! - `last_zxid_seen` is the maximum reply zxid > 0 of ordinary replies and notifications
 //!   (not pings). It is sent on reconnect, so a server that is behind refuses the client.
-//! - Watches are tracked per path and table ([`WatchTable`]); see `watches.rs` for the
+//! - Watches are tracked per path and table; [`WatchTable`] documents the
 //!   registration and firing rules. No chroot support.
 //! - After a connection to a read-only server only, reconnects send session id 0, like
 //!   the Java client (`seenRwServerBefore`): read-only sessions are local to that server.
