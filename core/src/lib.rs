@@ -6,6 +6,7 @@
 //! deterministic simulator (`corral-sim`).
 
 pub mod acl;
+pub mod client;
 pub mod error;
 pub mod jute;
 pub mod path;
