@@ -14,6 +14,10 @@
 //! driver has reported the covering `Persist` durable.
 
 pub use crate::txn::LogEntry;
+
+// PLACEHOLDER: replaced by the lead's implementation at merge (delete these two lines).
+mod placeholder;
+pub use placeholder::Server;
 use crate::types::{ConnId, SessionId, Zxid};
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
