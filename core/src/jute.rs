@@ -31,7 +31,10 @@ impl fmt::Display for JuteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JuteError::UnexpectedEof { wanted, remaining } => {
-                write!(f, "record truncated: wanted {wanted} bytes, {remaining} left")
+                write!(
+                    f,
+                    "record truncated: wanted {wanted} bytes, {remaining} left"
+                )
             }
             JuteError::BadLength(n) => write!(f, "unreasonable length {n}"),
             JuteError::UnexpectedNull(what) => write!(f, "null {what}"),
@@ -64,7 +67,11 @@ impl<'a> JuteReader<'a> {
 
     /// Read `buf` with an explicit per-field length limit.
     pub fn with_limit(buf: &'a [u8], max_len: usize) -> Self {
-        JuteReader { buf, pos: 0, max_len }
+        JuteReader {
+            buf,
+            pos: 0,
+            max_len,
+        }
     }
 
     /// Bytes not yet consumed.
@@ -87,7 +94,10 @@ impl<'a> JuteReader<'a> {
 
     fn take(&mut self, n: usize) -> JuteResult<&'a [u8]> {
         if self.remaining() < n {
-            return Err(JuteError::UnexpectedEof { wanted: n, remaining: self.remaining() });
+            return Err(JuteError::UnexpectedEof {
+                wanted: n,
+                remaining: self.remaining(),
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -153,7 +163,9 @@ impl<'a> JuteReader<'a> {
             None => Ok(None),
             Some(n) => {
                 let b = self.take(n)?;
-                std::str::from_utf8(b).map(|s| Some(s.to_owned())).map_err(|_| JuteError::BadUtf8)
+                std::str::from_utf8(b)
+                    .map(|s| Some(s.to_owned()))
+                    .map_err(|_| JuteError::BadUtf8)
             }
         }
     }
@@ -183,7 +195,9 @@ impl<'a> JuteReader<'a> {
 
     /// A `vector<ustring>` of non-null strings; null reads as empty.
     pub fn read_string_vec(&mut self, what: &'static str) -> JuteResult<Vec<String>> {
-        Ok(self.read_vec(4, |r| r.read_string(what))?.unwrap_or_default())
+        Ok(self
+            .read_vec(4, |r| r.read_string(what))?
+            .unwrap_or_default())
     }
 }
 
@@ -324,7 +338,10 @@ mod tests {
         assert_eq!(r.read_ustring().unwrap(), None);
         assert_eq!(r.read_ustring().unwrap().as_deref(), Some("héllo"));
         assert_eq!(r.read_buffer().unwrap(), Some(vec![]));
-        assert_eq!(r.read_string_vec("x").unwrap(), vec!["a".to_string(), "bc".to_string()]);
+        assert_eq!(
+            r.read_string_vec("x").unwrap(),
+            vec!["a".to_string(), "bc".to_string()]
+        );
         r.finish().unwrap();
     }
 
@@ -333,12 +350,17 @@ mod tests {
         // A vector claiming 2^31-1 elements in 4 bytes of input must not allocate.
         let b = i32::MAX.to_be_bytes();
         assert!(JuteReader::new(&b).read_vec(4, |r| r.read_i32()).is_err());
-        assert!(JuteReader::new(&(-7i32).to_be_bytes()).read_buffer().is_err());
+        assert!(JuteReader::new(&(-7i32).to_be_bytes())
+            .read_buffer()
+            .is_err());
         assert!(JuteReader::new(&[0, 0, 0]).read_i32().is_err());
         let mut w = JuteWriter::new();
         w.write_i32(2);
         w.write_raw(&[0xff, 0xfe]);
-        assert_eq!(JuteReader::new(&w.into_inner()).read_ustring(), Err(JuteError::BadUtf8));
+        assert_eq!(
+            JuteReader::new(&w.into_inner()).read_ustring(),
+            Err(JuteError::BadUtf8)
+        );
     }
 
     #[test]

@@ -82,9 +82,17 @@ pub enum Txn {
     /// deleteContainer (op 20), server-generated for empty containers and expired TTLs.
     DeleteContainer { path: String },
     /// setData (op 5); `version` is the node's new version.
-    SetData { path: String, data: Option<Vec<u8>>, version: i32 },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
     /// setACL (op 7); `version` is the node's new aversion.
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
     /// check (op 13), only inside multi.
     Check { path: String, version: i32 },
     /// createSession (op -10).

@@ -34,7 +34,10 @@ impl Zxid {
     /// When the counter would overflow: ZooKeeper forces a new epoch first (ZOOKEEPER-1277),
     /// and so must the caller.
     pub fn next(self) -> Zxid {
-        assert!(self.counter() < u32::MAX, "zxid counter overflow at {self:?}");
+        assert!(
+            self.counter() < u32::MAX,
+            "zxid counter overflow at {self:?}"
+        );
         Zxid(self.0 + 1)
     }
 }

@@ -23,7 +23,10 @@ pub struct Id {
 
 impl Id {
     pub fn new(scheme: &str, id: &str) -> Id {
-        Id { scheme: scheme.to_owned(), id: id.to_owned() }
+        Id {
+            scheme: scheme.to_owned(),
+            id: id.to_owned(),
+        }
     }
 
     /// `world:anyone`.
@@ -56,17 +59,26 @@ pub struct Acl {
 impl Acl {
     /// `OPEN_ACL_UNSAFE`: world:anyone with every permission.
     pub fn open_unsafe() -> Vec<Acl> {
-        vec![Acl { perms: perms::ALL, id: Id::anyone() }]
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id::anyone(),
+        }]
     }
 
     /// `READ_ACL_UNSAFE`: world:anyone may read.
     pub fn read_unsafe() -> Vec<Acl> {
-        vec![Acl { perms: perms::READ, id: Id::anyone() }]
+        vec![Acl {
+            perms: perms::READ,
+            id: Id::anyone(),
+        }]
     }
 
     /// `CREATOR_ALL_ACL`: every permission for the creator's authenticated ids.
     pub fn creator_all() -> Vec<Acl> {
-        vec![Acl { perms: perms::ALL, id: Id::new("auth", "") }]
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("auth", ""),
+        }]
     }
 }
 
@@ -174,7 +186,10 @@ mod tests {
 
     #[test]
     fn acl_round_trip() {
-        let a = Acl { perms: perms::READ | perms::ADMIN, id: Id::new("digest", "u:h") };
+        let a = Acl {
+            perms: perms::READ | perms::ADMIN,
+            id: Id::new("digest", "u:h"),
+        };
         assert_eq!(Acl::from_bytes(&a.to_bytes()).unwrap(), a);
     }
 }

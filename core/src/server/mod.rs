@@ -17,8 +17,8 @@ pub use crate::txn::LogEntry;
 
 // PLACEHOLDER: replaced by the lead's implementation at merge (delete these two lines).
 mod placeholder;
-pub use placeholder::Server;
 use crate::types::{ConnId, SessionId, Zxid};
+pub use placeholder::Server;
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
 #[derive(Clone, Debug)]
@@ -83,7 +83,10 @@ pub enum Output {
     Close { conn: ConnId },
     /// Append these entries to the log and make them durable (fsync), then call
     /// `Server::persisted(token)`. Tokens complete in the order they were issued.
-    Persist { token: PersistToken, entries: Vec<LogEntry> },
+    Persist {
+        token: PersistToken,
+        entries: Vec<LogEntry>,
+    },
 }
 
 /// Per-connection counters for the `cons`/`stat` four-letter words.

@@ -143,9 +143,15 @@ impl LogEntry {
             op: r.read_i32()?,
         };
         let txn = match hdr.op {
-            -10 => Txn::CreateSession { timeout_ms: r.read_i32()? },
-            -11 => Txn::CloseSession { ephemerals: r.read_string_vec("path")? },
-            2 => Txn::Delete { path: r.read_string("path")? },
+            -10 => Txn::CreateSession {
+                timeout_ms: r.read_i32()?,
+            },
+            -11 => Txn::CloseSession {
+                ephemerals: r.read_string_vec("path")?,
+            },
+            2 => Txn::Delete {
+                path: r.read_string("path")?,
+            },
             -1 => {
                 let code = r.read_i32()?;
                 let err = ErrorCode::from_code(code)
