@@ -129,26 +129,43 @@ async fn join(task: &mut JoinHandle<Result<(), DriverError>>) -> Result<(), Driv
     }
 }
 
-/// Recover, start and serve `config` on its client address.
+/// Recover, start and serve `config` on its client address. The data directories are
+/// locked and the log recovered before the port is bound, so storage problems are reported
+/// first.
 pub async fn start(config: Config) -> Result<ServerHandle, DriverError> {
+    let recovered = recover_blocking(&config).await?;
     let addr = config.client_addr;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DriverError::Bind { addr, source })?;
-    start_on(config, listener).await
+    launch(config, listener, recovered)
 }
 
 /// Like `start`, on an already bound listener.
 pub async fn start_on(config: Config, listener: TcpListener) -> Result<ServerHandle, DriverError> {
+    let recovered = recover_blocking(&config).await?;
+    launch(config, listener, recovered)
+}
+
+type Recovered = (DataLocks, Server, LogWriter);
+
+async fn recover_blocking(config: &Config) -> Result<Recovered, DriverError> {
+    let cfg = config.clone();
+    // Disk work (locking, reading the whole log) happens off the async workers.
+    tokio::task::spawn_blocking(move || recover(&cfg))
+        .await
+        .map_err(|e| DriverError::Thread(std::io::Error::other(e.to_string())))?
+}
+
+fn launch(
+    config: Config,
+    listener: TcpListener,
+    (locks, core, writer): Recovered,
+) -> Result<ServerHandle, DriverError> {
     let local_addr = listener.local_addr().map_err(|source| DriverError::Bind {
         addr: config.client_addr,
         source,
     })?;
-    let cfg = config.clone();
-    // Disk work (locking, reading the whole log) happens off the async workers.
-    let (locks, core, writer) = tokio::task::spawn_blocking(move || recover(&cfg))
-        .await
-        .map_err(|e| DriverError::Thread(std::io::Error::other(e.to_string())))??;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let log = LogThread::spawn(writer, done_tx).map_err(DriverError::Thread)?;
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -181,7 +198,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<ServerHan
 }
 
 /// Lock the directories, replay the log into a new `Server`, start it.
-fn recover(config: &Config) -> Result<(DataLocks, Server, LogWriter), DriverError> {
+fn recover(config: &Config) -> Result<Recovered, DriverError> {
     let locks = DataLocks::acquire(&config.data_dir, &config.data_log_dir)?;
     let dir = log::log_dir(&config.data_log_dir);
     let mut core = Server::new(config.server.clone(), wall_ms());

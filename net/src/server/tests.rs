@@ -91,3 +91,57 @@ async fn data_dir_is_locked_while_serving() {
     let h = start_test_server(tmp.path(), "").await;
     h.stop().await.unwrap();
 }
+
+fn session_entry(zxid: i64) -> LogEntry {
+    use corral_core::txn::{Txn, TxnHeader};
+    use corral_core::types::{SessionId, Zxid};
+    LogEntry {
+        hdr: TxnHeader {
+            session: SessionId(zxid),
+            cxid: 0,
+            zxid: Zxid(zxid),
+            time: 1,
+            op: -10,
+        },
+        txn: Txn::CreateSession { timeout_ms: 4000 },
+    }
+}
+
+#[tokio::test]
+async fn start_replays_the_log_and_refuses_a_corrupt_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = log::log_dir(tmp.path());
+    let rec = log::recover(&dir, &mut |_, _| Ok(())).unwrap();
+    let mut w = LogWriter::open(&dir, &rec, 1 << 20, true).unwrap();
+    for z in 1..=3 {
+        w.append(&session_entry(z).to_bytes()).unwrap();
+    }
+    w.commit().unwrap();
+    drop(w);
+    let h = start_test_server(tmp.path(), "").await;
+    let srvr = String::from_utf8(exchange(h.local_addr(), b"srvr").await).unwrap();
+    assert!(
+        srvr.contains("\nZxid: 0x3\n"),
+        "replayed entries reach the core: {srvr}"
+    );
+    h.stop().await.unwrap();
+
+    // Damage the first record: valid records follow, so start-up must refuse.
+    let seg = dir.join(log::segment_name(corral_core::types::Zxid(1)));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[log::HEADER_LEN + log::RECORD_HEADER_LEN + 2] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let config = Config {
+        data_dir: tmp.path().to_owned(),
+        data_log_dir: tmp.path().to_owned(),
+        ..Config::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    match start_on(config, listener).await {
+        Err(DriverError::Storage(e @ StorageError::Corrupt { .. })) => {
+            assert!(e.to_string().contains(&seg.display().to_string()), "{e}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(_) => panic!("started on a corrupt log"),
+    }
+}
