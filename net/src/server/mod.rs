@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use corral_core::server::{LogEntry, Output, Server, StatsSnapshot};
+use corral_core::server::{LogEntry, Output, PersistToken, Server, StatsSnapshot};
 use corral_core::types::{ConnId, Millis};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +57,50 @@ pub fn wall_ms() -> Millis {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     Millis(d.as_millis() as i64)
+}
+
+/// The state machine the driver runs: the core `Server`, or a test double. Every method
+/// mirrors the `Server` method of the same name.
+pub trait Core: Send + 'static {
+    fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr);
+    fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]);
+    fn connection_closed(&mut self, now: Millis, conn: ConnId);
+    fn persisted(&mut self, now: Millis, token: PersistToken);
+    fn tick(&mut self, now: Millis);
+    fn poll_output(&mut self) -> Option<Output>;
+    fn next_deadline(&self) -> Option<Millis>;
+    fn stats(&self, now: Millis) -> StatsSnapshot;
+    fn is_serving(&self) -> bool;
+}
+
+impl Core for Server {
+    fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr) {
+        Server::connection_opened(self, now, conn, remote)
+    }
+    fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]) {
+        Server::frame_received(self, now, conn, payload)
+    }
+    fn connection_closed(&mut self, now: Millis, conn: ConnId) {
+        Server::connection_closed(self, now, conn)
+    }
+    fn persisted(&mut self, now: Millis, token: PersistToken) {
+        Server::persisted(self, now, token)
+    }
+    fn tick(&mut self, now: Millis) {
+        Server::tick(self, now)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Server::poll_output(self)
+    }
+    fn next_deadline(&self) -> Option<Millis> {
+        Server::next_deadline(self)
+    }
+    fn stats(&self, now: Millis) -> StatsSnapshot {
+        Server::stats(self, now)
+    }
+    fn is_serving(&self) -> bool {
+        Server::is_serving(self)
+    }
 }
 
 /// State shared by the core task and the connection tasks.
@@ -147,9 +191,9 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<ServerHan
     launch(config, listener, recovered)
 }
 
-type Recovered = (DataLocks, Server, LogWriter);
+type Recovered<C> = (DataLocks, C, LogWriter);
 
-async fn recover_blocking(config: &Config) -> Result<Recovered, DriverError> {
+async fn recover_blocking(config: &Config) -> Result<Recovered<Server>, DriverError> {
     let cfg = config.clone();
     // Disk work (locking, reading the whole log) happens off the async workers.
     tokio::task::spawn_blocking(move || recover(&cfg))
@@ -157,10 +201,10 @@ async fn recover_blocking(config: &Config) -> Result<Recovered, DriverError> {
         .map_err(|e| DriverError::Thread(std::io::Error::other(e.to_string())))?
 }
 
-fn launch(
+fn launch<C: Core>(
     config: Config,
     listener: TcpListener,
-    (locks, core, writer): Recovered,
+    (locks, core, writer): Recovered<C>,
 ) -> Result<ServerHandle, DriverError> {
     let local_addr = listener.local_addr().map_err(|source| DriverError::Bind {
         addr: config.client_addr,
@@ -197,17 +241,19 @@ fn launch(
     })
 }
 
-/// Lock the directories, replay the log into a new `Server`, start it.
-fn recover(config: &Config) -> Result<Recovered, DriverError> {
+/// Lock the directories and read the log, handing each entry to `replay`.
+fn open_storage(
+    config: &Config,
+    replay: &mut dyn FnMut(LogEntry),
+) -> Result<(DataLocks, LogWriter), DriverError> {
     let locks = DataLocks::acquire(&config.data_dir, &config.data_log_dir)?;
     let dir = log::log_dir(&config.data_log_dir);
-    let mut core = Server::new(config.server.clone(), wall_ms());
     let rec = log::recover(&dir, &mut |zxid, payload| {
         let entry = LogEntry::from_bytes(payload).map_err(|e| e.to_string())?;
         if entry.hdr.zxid != zxid {
             return Err(format!("entry decodes with zxid {}", entry.hdr.zxid));
         }
-        core.replay(entry);
+        replay(entry);
         Ok(())
     })?;
     tracing::info!(
@@ -217,19 +263,26 @@ fn recover(config: &Config) -> Result<Recovered, DriverError> {
         rec.last_zxid
             .map_or_else(|| "none".to_owned(), |z| z.to_string())
     );
-    core.start(wall_ms());
     let writer = LogWriter::open(&dir, &rec, DEFAULT_SEGMENT_BYTES, config.force_sync)?;
+    Ok((locks, writer))
+}
+
+/// Lock the directories, replay the log into a new `Server`, start it.
+fn recover(config: &Config) -> Result<Recovered<Server>, DriverError> {
+    let mut core = Server::new(config.server.clone(), wall_ms());
+    let (locks, writer) = open_storage(config, &mut |entry| core.replay(entry))?;
+    core.start(wall_ms());
     Ok((locks, core, writer))
 }
 
-struct Driver {
-    core: Server,
+struct Driver<C> {
+    core: C,
     conns: HashMap<ConnId, ConnOut>,
     log: Option<LogThread>,
     next_conn: u64,
 }
 
-impl Driver {
+impl<C: Core> Driver<C> {
     async fn run(
         mut self,
         listener: TcpListener,

@@ -145,3 +145,116 @@ async fn start_replays_the_log_and_refuses_a_corrupt_one() {
         Ok(_) => panic!("started on a corrupt log"),
     }
 }
+
+/// A core that logs one entry per frame and echoes the frame back only once that entry is
+/// durable; after echoing `bye` it closes the connection.
+#[derive(Default)]
+struct EchoAfterPersist {
+    next_token: u64,
+    waiting: HashMap<PersistToken, (ConnId, Vec<u8>)>,
+    outputs: std::collections::VecDeque<Output>,
+}
+
+impl Core for EchoAfterPersist {
+    fn connection_opened(&mut self, _: Millis, _: ConnId, _: SocketAddr) {}
+    fn frame_received(&mut self, _: Millis, conn: ConnId, payload: &[u8]) {
+        self.next_token += 1;
+        let token = PersistToken(self.next_token);
+        self.waiting.insert(token, (conn, payload.to_vec()));
+        let entries = vec![session_entry(self.next_token as i64)];
+        self.outputs.push_back(Output::Persist { token, entries });
+    }
+    fn connection_closed(&mut self, _: Millis, _: ConnId) {}
+    fn persisted(&mut self, _: Millis, token: PersistToken) {
+        let (conn, payload) = self.waiting.remove(&token).expect("known token");
+        let mut bytes = (payload.len() as i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&payload);
+        self.outputs.push_back(Output::Send { conn, bytes });
+        if payload == b"bye" {
+            self.outputs.push_back(Output::Close { conn });
+        }
+    }
+    fn tick(&mut self, _: Millis) {}
+    fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+    fn next_deadline(&self) -> Option<Millis> {
+        None
+    }
+    fn stats(&self, _: Millis) -> StatsSnapshot {
+        StatsSnapshot::default()
+    }
+    fn is_serving(&self) -> bool {
+        true
+    }
+}
+
+/// Complete records on disk, read without repairing anything (the log is live).
+fn durable_records(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        let mut pos = log::HEADER_LEN;
+        while pos + log::RECORD_HEADER_LEN <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+            pos += log::RECORD_HEADER_LEN + len;
+            if pos <= bytes.len() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn replies_leave_only_after_their_entries_are_durable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: tmp.path().to_owned(),
+        data_log_dir: tmp.path().to_owned(),
+        ..Config::default()
+    };
+    let (locks, writer) = open_storage(&config, &mut |_| {}).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h = launch(
+        config,
+        listener,
+        (locks, EchoAfterPersist::default(), writer),
+    )
+    .unwrap();
+
+    let mut s = TcpStream::connect(h.local_addr()).await.unwrap();
+    let frames: Vec<Vec<u8>> = (0..20)
+        .map(|i| format!("frame-{i}").into_bytes())
+        .chain([b"bye".to_vec()])
+        .collect();
+    let mut pipelined = Vec::new();
+    for f in &frames {
+        pipelined.extend_from_slice(&(f.len() as i32).to_be_bytes());
+        pipelined.extend_from_slice(f);
+    }
+    s.write_all(&pipelined).await.unwrap();
+    let dir = log::log_dir(tmp.path());
+    for (i, f) in frames.iter().enumerate() {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).await.unwrap();
+        let mut payload = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut payload).await.unwrap();
+        assert_eq!(&payload, f, "replies keep request order");
+        assert!(
+            durable_records(&dir) > i,
+            "reply {i} left before its entry was written"
+        );
+    }
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "Close after the last reply");
+    h.stop().await.unwrap();
+    let mut zxids = Vec::new();
+    log::recover(&dir, &mut |z, _| {
+        zxids.push(z.0);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(zxids, (1..=21).collect::<Vec<i64>>());
+}
