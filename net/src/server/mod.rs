@@ -292,6 +292,15 @@ impl<C: Core> Driver<C> {
         mut shutdown: oneshot::Receiver<()>,
     ) -> Result<(), DriverError> {
         let result = loop {
+            // Checked here rather than only in the sleep branch, which a steady stream of
+            // events would starve (the select is biased).
+            let now = wall_ms();
+            if self.core.next_deadline().is_some_and(|d| d <= now) {
+                self.core.tick(now);
+                if let Err(e) = self.drain() {
+                    break Err(e);
+                }
+            }
             let sleep = self.until_deadline();
             tokio::select! {
                 biased;
@@ -305,7 +314,6 @@ impl<C: Core> Driver<C> {
                     Some(Completion::Failed(e)) => break Err(DriverError::Storage(e)),
                     None => break Err(DriverError::LogStopped),
                 },
-                Some(ev) = events.recv() => self.on_event(ev),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, remote)) => {
                         let conn = ConnId(self.next_conn);
@@ -318,6 +326,7 @@ impl<C: Core> Driver<C> {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
+                Some(ev) = events.recv() => self.on_event(ev),
                 _ = tokio::time::sleep(sleep) => self.core.tick(wall_ms()),
             }
             if let Err(e) = self.drain() {
