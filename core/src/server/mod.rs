@@ -20,6 +20,7 @@ mod replies;
 mod stats;
 
 pub use crate::txn::LogEntry;
+
 use crate::types::{ConnId, SessionId, Zxid};
 pub use machine::Server;
 

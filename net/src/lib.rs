@@ -1,0 +1,10 @@
+//! corral-net: the tokio shell around `corral-core` and the `corral` binary's guts.
+//!
+//! `config` reads zoo.cfg, `storage` keeps the durable transaction log, `server` drives the
+//! core state machine over TCP, `fourlw` answers ZooKeeper's four-letter words.
+
+pub mod config;
+pub mod fourlw;
+pub mod server;
+pub mod storage;
+pub mod timefmt;

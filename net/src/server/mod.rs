@@ -1,0 +1,425 @@
+//! The tokio driver around the core `Server` state machine.
+//!
+//! One task (the core task) owns the `Server` and is the only one to call it. Connection
+//! tasks send it events over a bounded channel; it calls the matching `Server` method and
+//! then drains `poll_output()`: `Send` goes to the connection's writer, `Close` asks the
+//! writer to flush and shut down, `Persist` goes to the log thread, whose completion comes
+//! back as `persisted(token)`. A timer calls `tick` at `next_deadline()`.
+//!
+//! Start-up: lock the data directories, replay the log into a fresh `Server`, `start` it,
+//! open the log for appending, bind the client port.
+
+mod conn;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use corral_core::server::{LogEntry, Output, PersistToken, Server, StatsSnapshot};
+use corral_core::types::{ConnId, Millis};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::fourlw::DEFAULT_TRACE_MASK;
+use crate::storage::log::{self, LogWriter, DEFAULT_SEGMENT_BYTES};
+use crate::storage::writer::{Batch, Completion, LogThread};
+use crate::storage::{DataLocks, StorageError};
+use conn::ConnOut;
+pub use conn::{MAX_QUEUED_BYTES, READ_PAUSE_BYTES};
+
+/// Events queued from connection tasks to the core task.
+const EVENT_QUEUE: usize = 1024;
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the log thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the transaction log stopped; refusing to serve writes that cannot be made durable")]
+    LogStopped,
+}
+
+/// The wall clock as the core wants it.
+pub fn wall_ms() -> Millis {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Millis(d.as_millis() as i64)
+}
+
+/// The state machine the driver runs: the core `Server`, or a test double. Every method
+/// mirrors the `Server` method of the same name.
+pub trait Core: Send + 'static {
+    fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr);
+    fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]);
+    fn connection_closed(&mut self, now: Millis, conn: ConnId);
+    fn persisted(&mut self, now: Millis, token: PersistToken);
+    fn tick(&mut self, now: Millis);
+    fn poll_output(&mut self) -> Option<Output>;
+    fn next_deadline(&self) -> Option<Millis>;
+    fn stats(&self, now: Millis) -> StatsSnapshot;
+    fn is_serving(&self) -> bool;
+}
+
+impl Core for Server {
+    fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr) {
+        Server::connection_opened(self, now, conn, remote)
+    }
+    fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]) {
+        Server::frame_received(self, now, conn, payload)
+    }
+    fn connection_closed(&mut self, now: Millis, conn: ConnId) {
+        Server::connection_closed(self, now, conn)
+    }
+    fn persisted(&mut self, now: Millis, token: PersistToken) {
+        Server::persisted(self, now, token)
+    }
+    fn tick(&mut self, now: Millis) {
+        Server::tick(self, now)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Server::poll_output(self)
+    }
+    fn next_deadline(&self) -> Option<Millis> {
+        Server::next_deadline(self)
+    }
+    fn stats(&self, now: Millis) -> StatsSnapshot {
+        Server::stats(self, now)
+    }
+    fn is_serving(&self) -> bool {
+        Server::is_serving(self)
+    }
+}
+
+/// State shared by the core task and the connection tasks.
+struct Shell {
+    config: Config,
+    events: mpsc::Sender<Event>,
+    started: Instant,
+    trace_mask: AtomicI64,
+    snap_dir: PathBuf,
+    log_dir: PathBuf,
+}
+
+/// What the core task hands a four-letter-word connection.
+struct FourLetterReply {
+    stats: StatsSnapshot,
+    serving: bool,
+    now: Millis,
+}
+
+enum Event {
+    Opened {
+        conn: ConnId,
+        remote: SocketAddr,
+        out: ConnOut,
+    },
+    Frame {
+        conn: ConnId,
+        payload: Vec<u8>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    FourLetter {
+        reply: oneshot::Sender<FourLetterReply>,
+    },
+}
+
+/// A running server.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), DriverError>>,
+}
+
+impl ServerHandle {
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Wait until the server stops by itself (only on a fatal error).
+    pub async fn wait(&mut self) -> Result<(), DriverError> {
+        join(&mut self.task).await
+    }
+
+    /// Stop accepting, let connections go, finish queued log writes, and return.
+    pub async fn stop(mut self) -> Result<(), DriverError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        join(&mut self.task).await
+    }
+}
+
+async fn join(task: &mut JoinHandle<Result<(), DriverError>>) -> Result<(), DriverError> {
+    match task.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Recover, start and serve `config` on its client address. The data directories are
+/// locked and the log recovered before the port is bound, so storage problems are reported
+/// first.
+pub async fn start(config: Config) -> Result<ServerHandle, DriverError> {
+    let recovered = recover_blocking(&config).await?;
+    let addr = config.client_addr;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DriverError::Bind { addr, source })?;
+    launch(config, listener, recovered)
+}
+
+/// Like `start`, on an already bound listener.
+pub async fn start_on(config: Config, listener: TcpListener) -> Result<ServerHandle, DriverError> {
+    let recovered = recover_blocking(&config).await?;
+    launch(config, listener, recovered)
+}
+
+type Recovered<C> = (DataLocks, C, LogWriter);
+
+async fn recover_blocking(config: &Config) -> Result<Recovered<Server>, DriverError> {
+    let cfg = config.clone();
+    // Disk work (locking, reading the whole log) happens off the async workers.
+    tokio::task::spawn_blocking(move || recover(&cfg))
+        .await
+        .map_err(|e| DriverError::Thread(std::io::Error::other(e.to_string())))?
+}
+
+fn launch<C: Core>(
+    config: Config,
+    listener: TcpListener,
+    (locks, core, writer): Recovered<C>,
+) -> Result<ServerHandle, DriverError> {
+    let local_addr = listener.local_addr().map_err(|source| DriverError::Bind {
+        addr: config.client_addr,
+        source,
+    })?;
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let log = LogThread::spawn(writer, done_tx).map_err(DriverError::Thread)?;
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let shell = Arc::new(Shell {
+        snap_dir: config.data_dir.join(log::LOG_SUBDIR),
+        log_dir: log::log_dir(&config.data_log_dir),
+        config,
+        events: events_tx,
+        started: Instant::now(),
+        trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
+    });
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let driver = Driver {
+        core,
+        conns: HashMap::new(),
+        log: Some(log),
+        next_conn: 1,
+    };
+    let task = tokio::spawn(async move {
+        let _locks = locks; // held until the driver ends
+        driver
+            .run(listener, shell, events_rx, done_rx, shutdown_rx)
+            .await
+    });
+    Ok(ServerHandle {
+        local_addr,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
+}
+
+/// Lock the directories and read the log, handing each entry to `replay`.
+fn open_storage(
+    config: &Config,
+    replay: &mut dyn FnMut(LogEntry),
+) -> Result<(DataLocks, LogWriter), DriverError> {
+    let locks = DataLocks::acquire(&config.data_dir, &config.data_log_dir)?;
+    let dir = log::log_dir(&config.data_log_dir);
+    let rec = log::recover(&dir, &mut |zxid, payload| {
+        let entry = LogEntry::from_bytes(payload).map_err(|e| e.to_string())?;
+        if entry.hdr.zxid != zxid {
+            return Err(format!("entry decodes with zxid {}", entry.hdr.zxid));
+        }
+        replay(entry);
+        Ok(())
+    })?;
+    tracing::info!(
+        "replayed {} log entries from {} (last zxid {})",
+        rec.records,
+        dir.display(),
+        rec.last_zxid
+            .map_or_else(|| "none".to_owned(), |z| z.to_string())
+    );
+    let writer = LogWriter::open(&dir, &rec, DEFAULT_SEGMENT_BYTES, config.force_sync)?;
+    Ok((locks, writer))
+}
+
+/// Lock the directories, replay the log into a new `Server`, start it.
+fn recover(config: &Config) -> Result<Recovered<Server>, DriverError> {
+    let mut core = Server::new(config.server.clone(), wall_ms());
+    let (locks, writer) = open_storage(config, &mut |entry| core.replay(entry))?;
+    core.start(wall_ms());
+    Ok((locks, core, writer))
+}
+
+struct Driver<C> {
+    core: C,
+    conns: HashMap<ConnId, ConnOut>,
+    log: Option<LogThread>,
+    next_conn: u64,
+}
+
+impl<C: Core> Driver<C> {
+    async fn run(
+        mut self,
+        listener: TcpListener,
+        shell: Arc<Shell>,
+        mut events: mpsc::Receiver<Event>,
+        mut done: mpsc::UnboundedReceiver<Completion>,
+        mut shutdown: oneshot::Receiver<()>,
+    ) -> Result<(), DriverError> {
+        let result = loop {
+            // Checked here rather than only in the sleep branch, which a steady stream of
+            // events would starve (the select is biased).
+            let now = wall_ms();
+            if self.core.next_deadline().is_some_and(|d| d <= now) {
+                self.core.tick(now);
+                if let Err(e) = self.drain() {
+                    break Err(e);
+                }
+            }
+            let sleep = self.until_deadline();
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break Ok(()),
+                c = done.recv() => match c {
+                    Some(Completion::Durable(tokens)) => {
+                        for t in tokens {
+                            self.core.persisted(wall_ms(), t);
+                        }
+                    }
+                    Some(Completion::Failed(e)) => break Err(DriverError::Storage(e)),
+                    None => break Err(DriverError::LogStopped),
+                },
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, remote)) => {
+                        let conn = ConnId(self.next_conn);
+                        self.next_conn += 1;
+                        tokio::spawn(conn::run(stream, conn, remote, shell.clone()));
+                    }
+                    Err(e) => {
+                        // Usually EMFILE: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(ev) = events.recv() => self.on_event(ev),
+                _ = tokio::time::sleep(sleep) => self.core.tick(wall_ms()),
+            }
+            if let Err(e) = self.drain() {
+                break Err(e);
+            }
+        };
+        for out in self.conns.values_mut() {
+            out.close();
+        }
+        if let Some(log) = self.log.take() {
+            tokio::task::spawn_blocking(move || log.shutdown())
+                .await
+                .ok();
+        }
+        result
+    }
+
+    fn until_deadline(&self) -> Duration {
+        match self.core.next_deadline() {
+            Some(d) => Duration::from_millis(d.0.saturating_sub(wall_ms().0).max(0) as u64),
+            None => Duration::from_secs(3600),
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        let now = wall_ms();
+        match ev {
+            Event::Opened { conn, remote, out } => {
+                self.conns.insert(conn, out);
+                self.core.connection_opened(now, conn, remote);
+            }
+            Event::Frame { conn, payload } => {
+                if self.conns.contains_key(&conn) {
+                    self.core.frame_received(now, conn, &payload);
+                }
+            }
+            Event::Closed { conn } => {
+                if self.conns.remove(&conn).is_some() {
+                    self.core.connection_closed(now, conn);
+                }
+            }
+            Event::FourLetter { reply } => {
+                let _ = reply.send(FourLetterReply {
+                    stats: self.core.stats(now),
+                    serving: self.core.is_serving(),
+                    now,
+                });
+            }
+        }
+    }
+
+    /// Carry out everything the core queued.
+    fn drain(&mut self) -> Result<(), DriverError> {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Send { conn, bytes } => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        if !c.send(bytes) {
+                            tracing::warn!(
+                                "dropping connection {conn:?}: more than {MAX_QUEUED_BYTES} \
+                                 bytes of replies unread"
+                            );
+                            c.close();
+                        }
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.close();
+                    }
+                }
+                Output::Persist { token, entries } => {
+                    let mut payloads = Vec::with_capacity(entries.len());
+                    for e in &entries {
+                        let bytes = e.to_bytes();
+                        if log::payload_zxid(&bytes) != Some(e.hdr.zxid) {
+                            return Err(StorageError::BadEntry(format!(
+                                "entry {} does not encode its zxid at the TxnHeader position",
+                                e.hdr.zxid
+                            ))
+                            .into());
+                        }
+                        payloads.push(bytes);
+                    }
+                    let log = self.log.as_ref().ok_or(DriverError::LogStopped)?;
+                    log.submit(Batch { token, payloads })
+                        .map_err(|_| DriverError::LogStopped)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
