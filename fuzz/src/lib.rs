@@ -9,15 +9,13 @@
 //! `corpus/<target>/` plus seeded random inputs). With nightly and cargo-fuzz they run under
 //! libFuzzer through the thin wrappers in `fuzz_targets/` (see `README.md`).
 //!
-//! TODO(lead): add `fuzz_server(data)` feeding frames (handshake, then requests, with
-//! connection drops and timer ticks interleaved) to the `Server` state machine once it
-//! exists, with a `corpus/fuzz_server/` seed directory, an entry in [`TARGETS`] and a
-//! `fuzz_targets/fuzz_server.rs` wrapper listed in `cargo-fuzz/Cargo.toml`.
 
 mod client;
 pub mod seeds;
+mod server;
 
 pub use client::{fuzz_client, ClientScript};
+pub use server::fuzz_server;
 
 use corral_core::jute::{JuteReader, JuteWriter, Record};
 use corral_core::proto::event::WatcherEvent;
@@ -35,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("fuzz_connect", fuzz_connect),
     ("fuzz_response", fuzz_response),
     ("fuzz_client", fuzz_client),
+    ("fuzz_server", fuzz_server),
 ];
 
 /// A client frame payload as the server sees it after framing: RequestHeader ++ body.

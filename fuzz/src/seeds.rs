@@ -35,6 +35,7 @@ pub fn seeds() -> Vec<Seed> {
     add("fuzz_connect", connect_seeds());
     add("fuzz_response", response_seeds());
     add("fuzz_client", client_seeds());
+    add("fuzz_server", server_seeds());
     out
 }
 
@@ -650,4 +651,76 @@ fn client_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ];
     s.push(("undefined_error_code", base().submit(0).reply(15).build()));
     s
+}
+
+/// Server scripts: each byte drives one decision of `fuzz_server` (see `server.rs`). These
+/// open connections, handshake, send menu requests and complete persistence in various
+/// orders; the names say what they lean on.
+fn server_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    // step kinds: 0 open, 1 handshake, 2/3 request, 4 raw, 5 persist all, 6 persist one,
+    // 7 advance time, 8 close.
+    let open_and_connect = vec![0u8, 0, 1, 0, 3, 0, 0, 200, 0, 5];
+    let with = |tail: &[u8]| {
+        let mut v = open_and_connect.clone();
+        v.extend_from_slice(tail);
+        v
+    };
+    vec![
+        ("empty", vec![]),
+        ("open_only", vec![0, 0]),
+        ("handshake", open_and_connect.clone()),
+        (
+            "create_then_persist",
+            with(&[2, 0, 0, 1, 0, 0, 7, 0, 0, 1, 5]),
+        ),
+        (
+            "pipelined_unpersisted",
+            with(&[2, 0, 0, 1, 0, 2, 0, 1, 4, 0, 3, 0, 3, 0, 4, 1, 6, 6]),
+        ),
+        (
+            "multi",
+            with(&[2, 0, 0, 1, 7, 3, 0, 1, 0, 0, 0, 5, 2, 1, 0, 2, 5]),
+        ),
+        (
+            "ephemeral_expire",
+            with(&[2, 0, 3, 1, 0, 0, 9, 0, 1, 5, 7, 200, 7, 200, 7, 200, 5]),
+        ),
+        (
+            "watch_then_change",
+            with(&[2, 0, 0, 1, 0, 0, 4, 4, 0, 5, 2, 0, 0, 1, 3, 5]),
+        ),
+        ("close_session", with(&[2, 0, 0, 1, 13, 5, 8, 0])),
+        (
+            "raw_garbage",
+            with(&[4, 0, 12, 0, 0, 0, 1, 0, 0, 0, 55, 1, 2, 3, 4]),
+        ),
+        ("raw_handshake_garbage", vec![0, 0, 4, 0, 3, 1, 2, 3]),
+        ("resume_session", with(&[0, 0, 1, 1, 1, 0, 100, 0, 5])),
+        (
+            "resume_wrong_password",
+            with(&[0, 0, 1, 1, 7, 0, 100, 0, 5]),
+        ),
+        ("ahead_client", vec![0, 0, 0, 1, 0, 0, 3, 100, 0, 5]),
+        (
+            "container_reap",
+            with(&[2, 0, 2, 1, 2, 0, 1, 0, 0, 0, 2, 0, 1, 2, 0, 0, 5, 7, 40, 5]),
+        ),
+        (
+            "ttl",
+            with(&[2, 0, 0, 1, 3, 0, 2, 0, 5, 2, 5, 7, 250, 7, 250, 5]),
+        ),
+        (
+            "acl_and_auth",
+            with(&[2, 0, 1, 11, 2, 0, 0, 8, 5, 2, 0, 0, 3, 5]),
+        ),
+        ("set_watches", with(&[2, 0, 0, 10, 1, 0, 0, 5])),
+        ("remove_watches", with(&[2, 0, 0, 9, 1, 2, 0, 0, 12, 3, 5])),
+        ("close_conn_midflight", with(&[2, 0, 0, 1, 0, 0, 8, 0, 5])),
+        (
+            "many_conns",
+            vec![
+                0, 0, 0, 0, 0, 1, 0, 3, 0, 0, 1, 1, 3, 0, 0, 5, 2, 1, 0, 1, 5,
+            ],
+        ),
+    ]
 }

@@ -150,7 +150,7 @@ impl Server {
             d = d.min(Some(s));
         }
         for c in self.conns.values() {
-            if c.phase == Phase::AwaitConnect {
+            if c.phase == Phase::AwaitConnect && !c.closed {
                 d = d.min(Some(c.opened_at.plus(SESSIONLESS_TIMEOUT_MS)));
             }
         }
