@@ -128,7 +128,7 @@ fn menu(s: &mut Script<'_>) -> Request {
             req: CreateRequest {
                 path,
                 data: Some(vec![s.byte()]),
-                acl: Some(if s.byte() % 5 == 0 {
+                acl: Some(if s.byte().is_multiple_of(5) {
                     Acl::creator_all()
                 } else {
                     Acl::open_unsafe()
@@ -145,7 +145,7 @@ fn menu(s: &mut Script<'_>) -> Request {
         },
         4 => Request::GetData {
             path,
-            watch: s.byte() % 2 == 0,
+            watch: s.byte().is_multiple_of(2),
         },
         5 => Request::Exists { path, watch: true },
         6 => Request::GetChildren2 { path, watch: true },
@@ -242,9 +242,9 @@ pub fn fuzz_server(data: &[u8]) {
                 c.handshaken = true;
                 let resume = s.byte();
                 let (session, passwd) = match w.sessions.get(resume as usize % 4) {
-                    Some((id, pw)) if resume % 3 != 0 => {
+                    Some((id, pw)) if !resume.is_multiple_of(3) => {
                         let mut pw = pw.clone();
-                        if resume % 7 == 0 {
+                        if resume.is_multiple_of(7) {
                             pw[0] ^= 1;
                         }
                         (*id, pw)
@@ -258,7 +258,7 @@ pub fn fuzz_server(data: &[u8]) {
                     timeout_ms: s.byte() as i32 * 100,
                     session_id: session,
                     passwd,
-                    read_only: (s.byte() % 2 == 0).then_some(false),
+                    read_only: s.byte().is_multiple_of(2).then_some(false),
                 };
                 let mut jw = JuteWriter::new();
                 req.write(&mut jw);
