@@ -4,10 +4,11 @@
 #   zk-server.sh run   PORT DIR   write DIR/zoo.cfg and exec the JVM in the foreground
 #                                 (used by the test fixtures: the child process IS the JVM,
 #                                 so killing it, also with SIGKILL, kills the server)
-#   zk-server.sh start PORT [DIR] run in the background, wait until it answers `ruok`,
+#   zk-server.sh start PORT [DIR] run in the background, wait until it serves requests,
 #                                 print DIR (default: a fresh temp dir)
-#   zk-server.sh stop  PORT [DIR] stop a server started with `start` (TERM, then KILL)
-#   zk-server.sh wait  PORT [SECS] wait until 127.0.0.1:PORT answers `ruok` with `imok`
+#   zk-server.sh stop  PORT [DIR] stop a server started with `start` (TERM, then KILL);
+#                                 a temp dir that `start` made itself is removed
+#   zk-server.sh wait  PORT [SECS] wait until 127.0.0.1:PORT serves requests
 #
 # DIR keeps zoo.cfg, data/ (the dataDir, kept across runs so a restart on the same DIR
 # recovers the old state), zk.pid and zk.log. Everything binds to 127.0.0.1 only.
@@ -41,28 +42,34 @@ JVMFLAGS=(
   -Dorg.slf4j.simpleLogger.logFile=System.err
 )
 
-ruok() {
-  # One 4lw probe over bash's /dev/tcp; prints the answer (imok) or nothing.
+four_letter() {
+  # One 4lw probe over bash's /dev/tcp; prints the answer, or nothing.
   local reply=""
   if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-    printf ruok >&3 || true
-    read -r -t 2 -n 4 reply <&3 || true
+    printf '%s' "$2" >&3 || true
+    reply=$(timeout 2 cat <&3 || true)
     exec 3<&- 3>&- || true
   fi 2>/dev/null
   printf '%s' "$reply"
 }
 
+serving() {
+  # `ruok` answers as soon as the port is open, before the database is loaded; `srvr`
+  # reports the mode only once the server accepts sessions.
+  [[ "$(four_letter "$1" srvr)" == *"Mode: "* ]]
+}
+
 wait_ready() {
   local port=$1 secs=$2 pid=${3:-} deadline=$((SECONDS + $2))
   while ((SECONDS < deadline)); do
-    if [[ "$(ruok "$port")" == imok ]]; then return 0; fi
+    if serving "$port"; then return 0; fi
     if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
       echo "zk-server.sh: ZooKeeper (pid $pid) exited before answering on port $port" >&2
       return 1
     fi
     sleep 0.2
   done
-  echo "zk-server.sh: ZooKeeper did not answer on 127.0.0.1:$port within ${secs}s" >&2
+  echo "zk-server.sh: ZooKeeper did not serve 127.0.0.1:$port within ${secs}s" >&2
   return 1
 }
 
@@ -93,10 +100,15 @@ case "$cmd" in
       org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
     ;;
   start)
-    dir=${3:-$(mktemp -d "${TMPDIR:-/tmp}/corral-zk-$port.XXXXXX")}
-    mkdir -p "$dir"
+    if [[ -n "${3:-}" ]]; then
+      dir=$3
+      mkdir -p "$dir"
+    else
+      dir=$(mktemp -d "${TMPDIR:-/tmp}/corral-zk-$port.XXXXXX")
+      touch "$dir/.remove-on-stop"
+    fi
     dir=$(cd "$dir" && pwd)
-    if [[ "$(ruok "$port")" == imok ]]; then
+    if [[ -n "$(four_letter "$port" ruok)" ]]; then
       echo "zk-server.sh: something already answers on 127.0.0.1:$port" >&2
       exit 1
     fi
@@ -120,6 +132,7 @@ case "$cmd" in
       kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$dir/zk.pid" "${TMPDIR:-/tmp}/corral-zk-$port.dir"
+    if [[ -f "$dir/.remove-on-stop" ]]; then rm -rf "$dir"; fi
     ;;
   wait)
     wait_ready "$port" "${3:-${ZK_START_TIMEOUT:-60}}"
