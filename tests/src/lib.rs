@@ -4,8 +4,8 @@
 //! `CORRAL_E2E_SERVER` environment variable so that every end-to-end test runs unchanged
 //! against either server:
 //!
-//! * `corral` (the default): `$CORRAL_BIN server --config DIR/zoo.cfg`, with `CORRAL_BIN`
-//!   defaulting to `$CARGO_TARGET_DIR/debug/corral` or `<workspace>/target/debug/corral`;
+//! * `corral` (the default): `$CORRAL_BIN server --config DIR/zoo.cfg` (see [`corral_bin`]
+//!   for where the binary is looked for when `CORRAL_BIN` is unset);
 //! * `zookeeper`: the Debian build of Apache ZooKeeper 3.8.0, launched through
 //!   `scripts/zk-server.sh run PORT DIR` (which execs the JVM, so the child is the server).
 //!
@@ -66,11 +66,19 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-/// The `corral` binary under test: `$CORRAL_BIN`, else `debug/corral` under
+/// The `corral` binary under test: `$CORRAL_BIN`; else `corral` in the profile directory
+/// of this test executable (`target/debug/deps/x-hash` -> `target/debug/corral`), which
+/// follows `CARGO_TARGET_DIR` and the profile; else `debug/corral` under
 /// `$CARGO_TARGET_DIR` or the workspace's `target/`.
 pub fn corral_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("CORRAL_BIN").filter(|v| !v.is_empty()) {
         return PathBuf::from(bin);
+    }
+    let beside_tests = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|profile| profile.join("corral")));
+    if let Some(bin) = beside_tests.filter(|p| p.is_file()) {
+        return bin;
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .filter(|v| !v.is_empty())
