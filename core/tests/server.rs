@@ -60,25 +60,40 @@ fn timeouts_are_clamped_to_tick_bounds() {
 }
 
 #[test]
-fn write_reply_waits_for_durability_and_other_sessions_do_not_see_it() {
+fn write_reply_waits_for_durability_and_reads_of_others_wait_behind_it() {
     let mut h = Harness::new(config());
     let (a, _) = h.connect(30_000);
     let (b, _) = h.connect(30_000);
     h.auto_persist = false;
     h.submit(a, 1, &create("/x", b"v", 0));
     assert!(h.take(a).is_empty(), "no reply before fsync");
-    // Another session reads the applied state, which does not include /x yet.
-    let (hdr, _) = h.call(b, 1, &get("/x", false));
-    assert_eq!(hdr.err, ErrorCode::NoNode.code());
+    // As in ZooKeeper's standalone pipeline, a read that arrives after a write (from any
+    // session) is answered after it: it never sees non-durable state, and never misses a
+    // write that was sent before it.
+    h.submit(b, 1, &get("/x", false));
+    assert!(h.take(b).is_empty(), "the read waits for the in-flight write");
     h.persist_all();
     h.pump();
     match h.take(a).as_slice() {
         [Frame::Reply { hdr, .. }] => assert_eq!((hdr.xid, hdr.err), (1, 0)),
         other => panic!("unexpected {other:?}"),
     }
-    let (hdr, body) = h.call(b, 2, &get("/x", false));
-    assert_eq!(hdr.err, 0);
-    assert!(matches!(body, Some(Response::GetData { data: Some(d), .. }) if d == b"v"));
+    match h.take(b).as_slice() {
+        [Frame::Reply { hdr, body }] => match Harness::decode(&get("/x", false), hdr, body) {
+            Some(Response::GetData { data, .. }) => assert_eq!(data.as_deref(), Some(&b"v"[..])),
+            other => panic!("unexpected {other:?}"),
+        },
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn reads_without_writes_in_flight_are_answered_at_once() {
+    let mut h = Harness::new(config());
+    let (a, _) = h.connect(30_000);
+    h.auto_persist = false;
+    h.submit(a, 1, &get("/", false));
+    assert_eq!(h.take(a).len(), 1);
 }
 
 #[test]
@@ -463,4 +478,18 @@ fn same_inputs_give_the_same_trace() {
     let t1 = run();
     assert!(t1.len() > 40);
     assert_eq!(t1, run());
+}
+
+#[test]
+fn close_session_removes_ephemerals_created_in_a_multi() {
+    let mut h = Harness::new(config());
+    let (a, _) = h.connect(30_000);
+    let (b, _) = h.connect(30_000);
+    h.call(b, 1, &create("/m", b"", 0));
+    let multi = Request::Multi(vec![create("/m/e", b"", 1), create("/m/p", b"", 0)]);
+    let (hdr, _) = h.call(a, 1, &multi);
+    assert_eq!(hdr.err, 0);
+    h.call(a, 2, &Request::CloseSession);
+    let (_, body) = h.call(b, 2, &Request::GetChildren { path: "/m".into(), watch: false });
+    assert_eq!(body, Some(Response::Children { children: vec!["p".into()] }));
 }

@@ -30,8 +30,11 @@ pub(crate) enum Slot {
     Ready { bytes: Vec<u8>, close: bool },
     /// A write whose txn is in flight.
     Txn { zxid: Zxid },
-    /// A frame received while earlier replies were pending, run when it reaches the front.
-    Deferred { payload: Vec<u8>, received: Millis },
+    /// A frame received while earlier replies (or, for reads, any in-flight txn) were
+    /// pending. It runs when it reaches the front and the tree has applied `barrier`: the
+    /// last txn prepared when it arrived. Like ZooKeeper's standalone pipeline, a read is
+    /// ordered after every write that arrived before it, from any session.
+    Deferred { payload: Vec<u8>, barrier: Zxid },
 }
 
 /// Counters reported by `cons` and `stat`.

@@ -1,6 +1,6 @@
 //! The `Server` struct and its inputs: connections, frames, persistence completions, time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use super::conn::{Conn, Phase, Slot};
@@ -50,6 +50,8 @@ pub struct Server {
     inflight: VecDeque<(PersistToken, Vec<LogEntry>)>,
     /// Whom to answer once a txn is applied.
     origins: BTreeMap<Zxid, Origin>,
+    /// Connections whose front slot is a deferred frame waiting for a zxid to be applied.
+    waiters: BTreeSet<(Zxid, ConnId)>,
     next_token: u64,
     outputs: VecDeque<Output>,
     /// Sessions recovered from the log, re-tracked with fresh deadlines by `start`.
@@ -79,6 +81,7 @@ impl Server {
             batch: Vec::new(),
             inflight: VecDeque::new(),
             origins: BTreeMap::new(),
+            waiters: BTreeSet::new(),
             next_token: 1,
             outputs: VecDeque::new(),
             recovered_sessions: BTreeMap::new(),
@@ -249,21 +252,21 @@ impl Server {
             Phase::CreatingSession => {
                 c.queue.push_back(Slot::Deferred {
                     payload: payload.to_vec(),
-                    received: now,
+                    barrier: self.last_prepared,
                 });
             }
             Phase::Established => {
-                if let Some(s) = self.sessions_touch(now, conn) {
-                    let _ = s;
-                }
+                self.sessions_touch(now, conn);
                 self.handle_request(now, conn, payload, false);
             }
         }
     }
 
-    fn sessions_touch(&mut self, now: Millis, conn: ConnId) -> Option<SessionId> {
-        let session = self.conns.get(&conn)?.session;
-        self.sessions.touch(session, now).then_some(session)
+    /// Every packet from a session's connection keeps the session alive.
+    fn sessions_touch(&mut self, now: Millis, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            self.sessions.touch(c.session, now);
+        }
     }
 
     // ---- handshake -------------------------------------------------------------------
@@ -408,13 +411,17 @@ impl Server {
             self.handle_write(now, conn, hdr, req, at_front);
             return;
         }
-        if queue_busy {
-            // A read behind pending replies waits its turn.
+        if queue_busy || (!at_front && self.tree.last_zxid() < self.last_prepared) {
+            // A read behind pending replies, or behind any in-flight txn, waits its turn.
+            let barrier = self.last_prepared;
             let c = self.conns.get_mut(&conn).expect("known connection");
             c.queue.push_back(Slot::Deferred {
                 payload: payload.to_vec(),
-                received: now,
+                barrier,
             });
+            if !queue_busy {
+                self.waiters.insert((barrier, conn));
+            }
             return;
         }
         if !session_ok && !matches!(req, Request::Ping) {
@@ -530,6 +537,19 @@ impl Server {
 
     fn apply(&mut self, now: Millis, entry: LogEntry) {
         let zxid = entry.hdr.zxid;
+        self.apply_entry(now, entry);
+        // Deferred frames waiting for this zxid may run now.
+        while let Some(&(barrier, conn)) = self.waiters.first() {
+            if barrier > zxid {
+                break;
+            }
+            self.waiters.pop_first();
+            self.drain_queue(now, conn);
+        }
+    }
+
+    fn apply_entry(&mut self, now: Millis, entry: LogEntry) {
+        let zxid = entry.hdr.zxid;
         let deleted_acls = self.acls_of_deleted(&entry.txn);
         let result = self.tree.apply(&entry.hdr, &entry.txn);
         self.overlay.applied(zxid);
@@ -612,14 +632,16 @@ impl Server {
                         return;
                     }
                 }
-                Some(Slot::Deferred { .. }) => {
-                    let Some(Slot::Deferred { payload, received }) = c.queue.pop_front() else {
+                Some(Slot::Deferred { barrier, .. }) => {
+                    let barrier = *barrier;
+                    if barrier > self.tree.last_zxid() {
+                        self.waiters.insert((barrier, conn));
+                        return;
+                    }
+                    let Some(Slot::Deferred { payload, .. }) = c.queue.pop_front() else {
                         unreachable!()
                     };
-                    let _ = received;
-                    if let Some(s) = self.sessions_touch(now, conn) {
-                        let _ = s;
-                    }
+                    self.sessions_touch(now, conn);
                     self.handle_request(now, conn, &payload, true);
                 }
             }
