@@ -90,7 +90,8 @@ EOF
     >"$ZK_DIR/server.log" 2>&1 &
   ZK_PID=$!
   for _ in $(seq 1 150); do
-    if [ "$(four_letter "$ZK_PORT" ruok)" = "imok" ]; then
+    # ruok answers before the server accepts sessions; srvr reports a zxid only when serving.
+    if four_letter "$ZK_PORT" srvr | grep -q '^Zxid:'; then
       # Make sure the answer came from our server, not from someone else's on that port.
       sleep 0.5
       kill -0 "$ZK_PID" 2>/dev/null || { echo "port $ZK_PORT taken by another process" >&2; exit 1; }
@@ -104,7 +105,7 @@ EOF
     kill -0 "$ZK_PID" 2>/dev/null || { cat "$ZK_DIR/server.log" >&2; echo "ZooKeeper exited" >&2; exit 1; }
     sleep 0.2
   done
-  echo "ZooKeeper did not answer ruok within 30 s" >&2
+  echo "ZooKeeper was not serving within 30 s" >&2
   exit 1
 }
 

@@ -4,7 +4,7 @@
 //! catalogue. See docs/conformance.md.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use corral_tests::conformance::catalogue;
 use corral_tests::conformance::compare::{compare, expected_for};
-use corral_tests::conformance::runner::{RunOptions, Target};
+use corral_tests::conformance::runner::{RunOptions, SimpleSession, Target};
 use corral_tests::conformance::vector::Vector;
 use corral_tests::conformance::{check, print_reports};
 use serde_json::Value;
@@ -111,7 +111,10 @@ impl Server {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("corral exited early ({status}):\n{}", self.log());
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            // Serving means a handshake succeeds, not just an accepted TCP connection.
+            let opts = RunOptions::new(self.addr, Target::Corral);
+            if let Ok(Some(session)) = SimpleSession::open(&opts, None) {
+                session.close().expect("closing the readiness session");
                 return;
             }
             assert!(
