@@ -14,6 +14,9 @@
 //! exists the child also gets a parent-death signal, so a test binary that is itself
 //! killed does not leave a server behind.
 
+/// The ZooKeeper conformance harness (raw client, catalogue, recorder, comparer).
+pub mod conformance;
+
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
