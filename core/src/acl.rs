@@ -202,7 +202,7 @@ fn ip_id_is_valid(id: &str) -> bool {
 }
 
 /// `IPAuthenticationProvider.matches`: `remote` (the connection's `ip` id) lies in the
-/// network `acl_expr` (`addr[/bits]`); IPv4 and IPv6 never match each other.
+/// network `acl_expr` (`addr[/bits]`).
 fn ip_matches(remote: &str, acl_expr: &str) -> bool {
     let Some((mut net, bits)) = parse_ip_expr(acl_expr) else {
         return false;
@@ -242,15 +242,10 @@ fn parse_ip_expr(expr: &str) -> Option<(Vec<u8>, usize)> {
     Some((bytes, bits))
 }
 
-/// `addr2Bytes`: a `:` means IPv6, else a `.` means IPv4, else nothing.
+/// `addr2Bytes` of 3.8.0: IPv4 only (its IPv6 branch was a TODO), so an IPv6 ACL is
+/// InvalidACL and never matches, exactly as on ZooKeeper 3.8.0.
 fn addr_to_bytes(addr: &str) -> Option<Vec<u8>> {
-    if addr.contains(':') {
-        v6_to_bytes(addr).map(|b| b.to_vec())
-    } else if addr.contains('.') {
-        v4_to_bytes(addr).map(|b| b.to_vec())
-    } else {
-        None
-    }
+    v4_to_bytes(addr).map(|b| b.to_vec())
 }
 
 /// Dotted quad; each part parsed like Java's `Integer.parseInt` (optional sign, leading
@@ -265,54 +260,6 @@ fn v4_to_bytes(addr: &str) -> Option<[u8; 4]> {
     if parts.next().is_some() {
         return None;
     }
-    Some(out)
-}
-
-/// IPv6 text as ZooKeeper's `IPAuthenticationProvider.parseV6addr` reads it: 8 groups of
-/// 1–4 hex digits, or one `::` standing for at least one zero group. No embedded IPv4.
-fn v6_to_bytes(addr: &str) -> Option<[u8; 16]> {
-    let (head, tail): (Vec<&str>, Vec<&str>) = match addr.split_once("::") {
-        None => {
-            let groups: Vec<&str> = addr.split(':').collect();
-            if groups.len() != 8 {
-                return None;
-            }
-            (groups, Vec::new())
-        }
-        Some((h, t)) => {
-            if t.contains("::") {
-                return None;
-            }
-            let head = if h.is_empty() {
-                Vec::new()
-            } else {
-                h.split(':').collect()
-            };
-            let tail = if t.is_empty() {
-                Vec::new()
-            } else {
-                t.split(':').collect()
-            };
-            if head.len() + tail.len() >= 8 {
-                return None;
-            }
-            (head, tail)
-        }
-    };
-    let mut out = [0u8; 16];
-    let mut put = |start: usize, groups: &[&str]| -> Option<()> {
-        for (k, g) in groups.iter().enumerate() {
-            if g.is_empty() || g.len() > 4 {
-                return None;
-            }
-            let v = java_parse_int(g, 16)?;
-            let v = u16::try_from(v & 0xffff).ok()?;
-            out[start + 2 * k..start + 2 * k + 2].copy_from_slice(&v.to_be_bytes());
-        }
-        Some(())
-    };
-    put(0, &head)?;
-    put(16 - 2 * tail.len(), &tail)?;
     Some(out)
 }
 

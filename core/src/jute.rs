@@ -162,10 +162,11 @@ impl<'a> JuteReader<'a> {
         match self.read_len(1)? {
             None => Ok(None),
             Some(n) => {
+                // Java decodes malformed UTF-8 leniently (replacement characters), so a bad
+                // path is an invalid path (writes: BadArguments) or a missing node (reads),
+                // never a MarshallingError.
                 let b = self.take(n)?;
-                std::str::from_utf8(b)
-                    .map(|s| Some(s.to_owned()))
-                    .map_err(|_| JuteError::BadUtf8)
+                Ok(Some(String::from_utf8_lossy(b).into_owned()))
             }
         }
     }
@@ -359,7 +360,7 @@ mod tests {
         w.write_raw(&[0xff, 0xfe]);
         assert_eq!(
             JuteReader::new(&w.into_inner()).read_ustring(),
-            Err(JuteError::BadUtf8)
+            Ok(Some("\u{fffd}\u{fffd}".to_string()))
         );
     }
 

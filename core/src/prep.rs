@@ -319,6 +319,8 @@ fn prep_one(view: &mut View<'_>, ctx: &PrepContext<'_>, req: &Request) -> Result
                 version: *version,
             })
         }
+        // deleteContainer is server-internal; a client sending it gets BadArguments.
+        Request::DeleteContainer { .. } => Err(ErrorCode::BadArguments),
         // Anything else is not a write sub-op; the decoder already refuses it in a multi.
         _ => Err(ErrorCode::MarshallingError),
     }

@@ -272,11 +272,13 @@ impl WatchManager {
         self.recursive_count -= dropped;
     }
 
-    /// The mode bits (data table, child table) that a `WatcherType` selects (§7.6).
+    /// The mode bits (data table, child table) that a `WatcherType` selects (§7.6). As in
+    /// 3.8.0, Data and Children select every entry of their table, persistent and
+    /// recursive ones included (3.9 narrowed them to standard watches).
     fn selected(kind: WatcherType) -> (u8, u8) {
         match kind {
-            WatcherType::Children => (0, STANDARD),
-            WatcherType::Data => (STANDARD, 0),
+            WatcherType::Children => (0, ALL),
+            WatcherType::Data => (ALL, 0),
             WatcherType::Persistent => (PERSISTENT, PERSISTENT),
             WatcherType::PersistentRecursive => (RECURSIVE, 0),
             WatcherType::Any => (ALL, ALL),

@@ -71,7 +71,10 @@ fn write_reply_waits_for_durability_and_reads_of_others_wait_behind_it() {
     // session) is answered after it: it never sees non-durable state, and never misses a
     // write that was sent before it.
     h.submit(b, 1, &get("/x", false));
-    assert!(h.take(b).is_empty(), "the read waits for the in-flight write");
+    assert!(
+        h.take(b).is_empty(),
+        "the read waits for the in-flight write"
+    );
     h.persist_all();
     h.pump();
     match h.take(a).as_slice() {
@@ -490,6 +493,18 @@ fn close_session_removes_ephemerals_created_in_a_multi() {
     let (hdr, _) = h.call(a, 1, &multi);
     assert_eq!(hdr.err, 0);
     h.call(a, 2, &Request::CloseSession);
-    let (_, body) = h.call(b, 2, &Request::GetChildren { path: "/m".into(), watch: false });
-    assert_eq!(body, Some(Response::Children { children: vec!["p".into()] }));
+    let (_, body) = h.call(
+        b,
+        2,
+        &Request::GetChildren {
+            path: "/m".into(),
+            watch: false,
+        },
+    );
+    assert_eq!(
+        body,
+        Some(Response::Children {
+            children: vec!["p".into()]
+        })
+    );
 }

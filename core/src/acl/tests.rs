@@ -108,13 +108,8 @@ fn ip_matching() {
     assert!(!ip_matches("1.2.3.4", "1.2.3.4/33"));
     assert!(!ip_matches("1.2.3.4", "1.2.3.4/x"));
     assert!(!ip_matches("bogus", "1.2.3.4"));
-    // IPv6, in any spelling, with prefixes.
-    assert!(ip_matches("0:0:0:0:0:0:0:1", "::1"));
-    assert!(ip_matches("::1", "0:0:0:0:0:0:0:1/128"));
-    assert!(ip_matches("2001:db8:0:0:0:0:0:5", "2001:db8::/32"));
-    assert!(!ip_matches("2001:db9:0:0:0:0:0:5", "2001:db8::/32"));
-    assert!(ip_matches("fe80:0:0:0:0:0:0:1%eth0", "fe80::/10"));
-    // Families never match each other.
+    // 3.8.0 has no IPv6 ACLs: they never match (and are InvalidACL on create/setACL).
+    assert!(!ip_matches("0:0:0:0:0:0:0:1", "::1"));
     assert!(!ip_matches("0:0:0:0:0:0:0:0", "0.0.0.0/0"));
     assert!(!ip_matches("1.2.3.4", "::/0"));
 }
@@ -127,12 +122,6 @@ fn ip_validity() {
         "1.2.3.4/32",
         "010.1.1.1",
         "+1.2.3.4",
-        "::1",
-        "::",
-        "1::",
-        "::/0",
-        "a:b:c:d:e:f:0:1/128",
-        "2001:db8::8a2e:370:7334",
     ] {
         assert!(ip_id_is_valid(ok), "{ok}");
     }
@@ -145,6 +134,10 @@ fn ip_validity() {
         "1.2.3.4/",
         "",
         "host",
+        "::1",
+        "::",
+        "::/0",
+        "2001:db8::8a2e:370:7334",
         "::1/129",
         "1:2:3:4:5:6:7",
         "1:2:3:4:5:6:7:8:9",

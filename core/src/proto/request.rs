@@ -131,6 +131,14 @@ pub enum Request {
     },
     WhoAmI,
     CloseSession,
+    /// op 102 without SASL configured: answered with a null token, as ZooKeeper does.
+    Sasl {
+        token: Option<Vec<u8>>,
+    },
+    /// op 20 sent by a client (it is server-internal): BadArguments, consuming a zxid.
+    DeleteContainer {
+        path: String,
+    },
     /// op 16; answered ReconfigDisabled (reconfig is off by default in ZooKeeper).
     Reconfig {
         joining: Option<String>,
@@ -142,6 +150,13 @@ pub enum Request {
 
 fn path(r: &mut JuteReader<'_>) -> JuteResult<String> {
     r.read_string("path")
+}
+
+/// Where ZooKeeper 3.8.0 does not fail on a null path (setData and setACL validate it and
+/// answer BadArguments; removeWatches finds no watcher; addWatch and getEphemerals succeed),
+/// read null as the empty string, which reaches the same answers.
+fn null_as_empty(r: &mut JuteReader<'_>) -> JuteResult<String> {
+    Ok(r.read_ustring()?.unwrap_or_default())
 }
 
 impl Request {
@@ -173,6 +188,8 @@ impl Request {
             Request::WhoAmI => op::WHO_AM_I,
             Request::CloseSession => op::CLOSE_SESSION,
             Request::Reconfig { .. } => op::RECONFIG,
+            Request::Sasl { .. } => op::SASL,
+            Request::DeleteContainer { .. } => op::DELETE_CONTAINER,
         }
     }
 
@@ -187,7 +204,7 @@ impl Request {
                 | Request::Check { .. }
                 | Request::Multi(_)
                 | Request::CloseSession
-                | Request::Reconfig { .. }
+                | Request::DeleteContainer { .. }
         )
     }
 
@@ -200,6 +217,7 @@ impl Request {
             | Request::GetData { path, .. }
             | Request::SetData { path, .. }
             | Request::GetAcl { path }
+            | Request::DeleteContainer { path }
             | Request::SetAcl { path, .. }
             | Request::GetChildren { path, .. }
             | Request::GetChildren2 { path, .. }
@@ -262,6 +280,8 @@ impl Request {
                 w.write_i32(*version);
             }
             Request::Ping | Request::WhoAmI | Request::CloseSession => {}
+            Request::Sasl { token } => w.write_buffer(token.as_deref()),
+            Request::DeleteContainer { path } => w.write_string(path),
             Request::Multi(ops) | Request::MultiRead(ops) => {
                 for sub in ops {
                     MultiHeader {
@@ -369,13 +389,13 @@ impl Request {
                 watch: r.read_bool()?,
             },
             op::SET_DATA => Request::SetData {
-                path: path(r)?,
+                path: null_as_empty(r)?,
                 data: r.read_buffer()?,
                 version: r.read_i32()?,
             },
             op::GET_ACL => Request::GetAcl { path: path(r)? },
             op::SET_ACL => Request::SetAcl {
-                path: path(r)?,
+                path: null_as_empty(r)?,
                 acl: read_acls(r)?,
                 version: r.read_i32()?,
             },
@@ -405,7 +425,7 @@ impl Request {
                 Request::SetWatches { v2, watches }
             }
             op::ADD_WATCH => Request::AddWatch {
-                path: path(r)?,
+                path: null_as_empty(r)?,
                 mode: r.read_i32()?,
             },
             op::CHECK_WATCHES => Request::CheckWatches {
@@ -413,11 +433,17 @@ impl Request {
                 watcher_type: r.read_i32()?,
             },
             op::REMOVE_WATCHES => Request::RemoveWatches {
-                path: path(r)?,
+                path: null_as_empty(r)?,
                 watcher_type: r.read_i32()?,
             },
             op::GET_EPHEMERALS => Request::GetEphemerals {
-                prefix: r.read_string("prefix")?,
+                prefix: null_as_empty(r)?,
+            },
+            op::SASL => Request::Sasl {
+                token: r.read_buffer()?,
+            },
+            op::DELETE_CONTAINER => Request::DeleteContainer {
+                path: null_as_empty(r)?,
             },
             op::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber { path: path(r)? },
             op::RECONFIG => Request::Reconfig {
@@ -455,8 +481,15 @@ fn decode_multi(op: i32, r: &mut JuteReader<'_>) -> Result<Request, RequestError
             matches!(h.op, op::GET_CHILDREN | op::GET_DATA)
         };
         if !allowed {
+            // The server answers a bad *first* sub-op of a multiRead differently (3.8.0
+            // quirk), so say which one it was.
+            let what = if ops.is_empty() {
+                "first multi sub-op"
+            } else {
+                "multi sub-op"
+            };
             return Err(RequestError::Marshalling(JuteError::BadValue(
-                "multi sub-op",
+                what,
                 h.op as i64,
             )));
         }

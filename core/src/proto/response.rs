@@ -89,6 +89,10 @@ pub enum Response {
     AllChildrenNumber(i32),
     /// whoAmI: (scheme, user) pairs.
     WhoAmI(Vec<(String, String)>),
+    /// sasl: `SetSASLResponse{token}` (null when SASL is not configured).
+    Sasl {
+        token: Option<Vec<u8>>,
+    },
 }
 
 fn write_data_stat(w: &mut JuteWriter, data: &Option<Vec<u8>>, stat: &Stat) {
@@ -138,6 +142,7 @@ impl Response {
                 MultiHeader::END.write(w);
             }
             Response::ErrorResponse(e) | Response::AllChildrenNumber(e) => w.write_i32(*e),
+            Response::Sasl { token } => w.write_buffer(token.as_deref()),
             Response::WhoAmI(infos) => {
                 w.write_i32(infos.len() as i32);
                 for (scheme, user) in infos {
@@ -180,6 +185,9 @@ impl Response {
             op::MULTI | op::MULTI_READ => Response::Multi(decode_multi_results(r)?),
             op::ADD_WATCH => Response::ErrorResponse(r.read_i32()?),
             op::GET_EPHEMERALS => Response::Ephemerals(r.read_string_vec("path")?),
+            op::SASL => Response::Sasl {
+                token: r.read_buffer()?,
+            },
             op::GET_ALL_CHILDREN_NUMBER => Response::AllChildrenNumber(r.read_i32()?),
             op::WHO_AM_I => {
                 let v = r.read_vec(8, |r| {

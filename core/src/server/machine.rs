@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use super::conn::{Conn, Phase, Slot};
 use super::{LogEntry, Output, PersistToken, ServerConfig};
 use crate::error::ErrorCode;
-use crate::jute::{JuteReader, Record};
+use crate::jute::{JuteError, JuteReader, Record};
 use crate::prep::{self, Overlay, PrepContext};
 use crate::proto::connect::{ConnectRequest, ConnectResponse};
 use crate::proto::header::{ReplyHeader, RequestHeader};
@@ -30,6 +30,8 @@ pub(crate) struct Origin {
     pub xid: i32,
     pub op: i32,
     pub received: Millis,
+    /// Opcodes of a multi's sub-requests (they decide the shape of each create result).
+    pub sub_ops: Vec<i32>,
 }
 
 /// The standalone server state machine. See the module docs of `server` for how to drive it.
@@ -299,6 +301,7 @@ impl Server {
                 xid: 0,
                 op: op::CREATE_SESSION,
                 received: now,
+                sub_ops: Vec::new(),
             };
             self.propose(
                 now,
@@ -384,13 +387,8 @@ impl Server {
                 self.reply_in_order(now, conn, encode_reply_frame(h, None), true, at_front);
                 return;
             }
-            Err(RequestError::Marshalling(_)) => {
-                let h = ReplyHeader {
-                    xid: hdr.xid,
-                    zxid: self.tree.last_zxid(),
-                    err: ErrorCode::MarshallingError.code(),
-                };
-                self.reply_in_order(now, conn, encode_reply_frame(h, None), false, at_front);
+            Err(RequestError::Marshalling(e)) => {
+                self.marshalling_error(now, conn, hdr, &e, at_front);
                 return;
             }
             Ok(req) => req,
@@ -445,6 +443,69 @@ impl Server {
         }
     }
 
+    /// A request body that does not decode. As in ZooKeeper, a write opcode still becomes
+    /// an error txn (it consumes a zxid); reads are answered at once. Two 3.8.0 quirks are
+    /// kept: a multi whose sub-request has a null field, and a multiRead whose first
+    /// sub-op is a write, are answered MarshallingError with an empty multi body (the end marker) and
+    /// consume nothing.
+    fn marshalling_error(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        hdr: RequestHeader,
+        err: &JuteError,
+        at_front: bool,
+    ) {
+        let end_body = match (hdr.op, err) {
+            (op::MULTI, JuteError::UnexpectedNull(_)) => true,
+            (op::MULTI_READ, JuteError::BadValue("first multi sub-op", sub)) => matches!(
+                *sub as i32,
+                op::CREATE
+                    | op::CREATE2
+                    | op::CREATE_CONTAINER
+                    | op::CREATE_TTL
+                    | op::DELETE
+                    | op::SET_DATA
+                    | op::SET_ACL
+                    | op::CHECK
+            ),
+            _ => false,
+        };
+        let write_op = matches!(
+            hdr.op,
+            op::CREATE
+                | op::CREATE2
+                | op::CREATE_CONTAINER
+                | op::CREATE_TTL
+                | op::DELETE
+                | op::SET_DATA
+                | op::SET_ACL
+                | op::DELETE_CONTAINER
+                | op::MULTI
+        );
+        if write_op && !end_body && self.session_ok(conn) {
+            let err = Txn::Error {
+                err: ErrorCode::MarshallingError,
+            };
+            self.enqueue_txn(now, conn, hdr, err, Vec::new(), at_front);
+            return;
+        }
+        let code = if write_op && !end_body {
+            ErrorCode::SessionExpired
+        } else {
+            ErrorCode::MarshallingError
+        };
+        let h = self.header(hdr.xid, code);
+        let body = end_body.then_some(Response::Multi(Vec::new()));
+        let frame = encode_reply_frame(h, body.as_ref());
+        self.reply_in_order(now, conn, frame, false, at_front);
+    }
+
+    fn session_ok(&self, conn: ConnId) -> bool {
+        let session = self.conns.get(&conn).map_or(SessionId::NONE, |c| c.session);
+        self.sessions.contains(session) && !self.sessions.is_closing(session)
+    }
+
     fn handle_write(
         &mut self,
         now: Millis,
@@ -458,10 +519,6 @@ impl Server {
         let txn = if let Request::CloseSession = req {
             self.sessions.set_closing(session);
             prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session)
-        } else if let Request::Reconfig { .. } = req {
-            Txn::Error {
-                err: ErrorCode::ReconfigDisabled,
-            }
         } else {
             let c = &self.conns[&conn];
             let ctx = PrepContext {
@@ -472,11 +529,31 @@ impl Server {
             };
             prep::prepare(&self.tree, &mut self.overlay, zxid, &ctx, &req)
         };
+        let sub_ops = match &req {
+            Request::Multi(ops) => ops.iter().map(Request::op).collect(),
+            _ => Vec::new(),
+        };
+        self.enqueue_txn(now, conn, hdr, txn, sub_ops, at_front);
+    }
+
+    /// Propose `txn` for `conn` and hold its reply slot in the connection's queue.
+    fn enqueue_txn(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        hdr: RequestHeader,
+        txn: Txn,
+        sub_ops: Vec<i32>,
+        at_front: bool,
+    ) {
+        let session = self.conns[&conn].session;
+        let zxid = self.last_prepared.next();
         let origin = Origin {
             conn,
             xid: hdr.xid,
             op: hdr.op,
             received: now,
+            sub_ops,
         };
         let c = self.conns.get_mut(&conn).expect("known connection");
         if at_front {

@@ -153,6 +153,21 @@ impl Server {
                 Ok(Response::Ephemerals(list))
             }
             Request::Sync { path } => Ok(Response::Sync { path }),
+            // Reconfig is off (ZooKeeper's default): no txn, no zxid.
+            Request::Reconfig { .. } => Err(ErrorCode::ReconfigDisabled),
+            Request::Sasl { .. } => {
+                // No SASL configured: ZooKeeper answers with a null token and zxid 0.
+                let h = ReplyHeader {
+                    xid,
+                    zxid: Zxid(0),
+                    err: 0,
+                };
+                let body = Response::Sasl { token: None };
+                return (
+                    vec![crate::proto::encode_reply_frame(h, Some(&body))],
+                    false,
+                );
+            }
             Request::AddWatch { path, mode } => match AddWatchMode::from_code(mode) {
                 Some(m) => {
                     self.watches.add_persistent(&path, conn, m);
@@ -163,8 +178,14 @@ impl Server {
             Request::CheckWatches { path, watcher_type }
             | Request::RemoveWatches { path, watcher_type } => {
                 let remove = hdr.op == op::REMOVE_WATCHES;
-                match WatcherType::from_code(watcher_type) {
-                    None => Err(ErrorCode::BadArguments),
+                // 3.8.0 knows types 1-3 only; anything else fails to decode.
+                match WatcherType::from_code(watcher_type).filter(|t| {
+                    matches!(
+                        t,
+                        WatcherType::Children | WatcherType::Data | WatcherType::Any
+                    )
+                }) {
+                    None => Err(ErrorCode::MarshallingError),
                     Some(t) => {
                         let found = if remove {
                             self.watches.remove_watches(&path, conn, t)

@@ -12,8 +12,14 @@ use crate::types::Zxid;
 /// The reply frame for a write applied at `zxid`. The header carries the txn's own zxid,
 /// also for failed writes (they consumed it).
 pub(crate) fn reply_frame(origin: &Origin, zxid: Zxid, txn: &Txn, results: &[OpResult]) -> Vec<u8> {
-    let body = match (origin.op, txn) {
-        (op::MULTI, _) => Ok(Response::Multi(results.iter().map(multi_result).collect())),
+    let body = match txn {
+        Txn::Multi(_) => Ok(Response::Multi(
+            results
+                .iter()
+                .enumerate()
+                .map(|(i, r)| multi_result(origin.sub_ops.get(i).copied(), r))
+                .collect(),
+        )),
         _ => single(origin.op, results.first()),
     };
     match body {
@@ -55,11 +61,18 @@ fn single(op: i32, result: Option<&OpResult>) -> Result<Response, ErrorCode> {
     }
 }
 
-/// 3.8.0 answers every create sub-op of a multi with a type-1 result holding only the path
-/// (kazoo parses nothing else).
-fn multi_result(r: &OpResult) -> MultiResult {
+/// A create sub-op sent as op 1 gets a type-1 result (path only: kazoo parses nothing
+/// else); create2, createContainer and createTTL sub-ops get type 15 with the Stat, as
+/// 3.8.4+ answers (3.8.0 already does so for containers and TTL nodes).
+fn multi_result(sub_op: Option<i32>, r: &OpResult) -> MultiResult {
     match r {
-        OpResult::Created { path, .. } => MultiResult::Create { path: path.clone() },
+        OpResult::Created { path, stat } => match sub_op {
+            Some(op::CREATE) | None => MultiResult::Create { path: path.clone() },
+            Some(_) => MultiResult::Create2 {
+                path: path.clone(),
+                stat: *stat,
+            },
+        },
         OpResult::Deleted => MultiResult::Delete,
         OpResult::DataSet { stat } | OpResult::AclSet { stat } => {
             MultiResult::SetData { stat: *stat }

@@ -160,8 +160,9 @@ fn standard_and_persistent_modes_coexist_on_one_path() {
     wm.add_child_watch("/n", A);
     assert_eq!(wm.total_watches(), 2); // still one entry per table
     assert_eq!(fired(&mut wm, "/n", EventType::NodeDeleted), [A]);
-    assert!(!wm.check_watches("/n", A, WatcherType::Data));
-    assert!(!wm.check_watches("/n", A, WatcherType::Children));
+    // The persistent entries stay in both tables (Data/Children select them, as in 3.8.0).
+    assert!(wm.check_watches("/n", A, WatcherType::Data));
+    assert!(wm.check_watches("/n", A, WatcherType::Children));
     assert!(wm.check_watches("/n", A, WatcherType::Persistent));
     // A later one-shot registration does not downgrade the persistent one (ZOOKEEPER-4466).
     wm.add_data_watch("/n", A);
@@ -207,15 +208,18 @@ fn everything_on_n() -> WatchManager {
 }
 
 #[test]
-fn remove_data_and_children_touch_standard_watches_only() {
+fn remove_data_and_children_clear_their_whole_table() {
+    // 3.8.0 semantics: Data removes every data-table entry (standard, persistent and
+    // recursive), Children every child-table entry.
     let mut wm = everything_on_n();
     assert!(wm.remove_watches("/n", A, WatcherType::Data));
     assert!(!wm.remove_watches("/n", A, WatcherType::Data));
+    assert!(!wm.check_watches("/n", A, WatcherType::PersistentRecursive));
     assert!(wm.check_watches("/n", A, WatcherType::Children));
+    assert!(wm.check_watches("/n", A, WatcherType::Persistent));
     assert!(wm.remove_watches("/n", A, WatcherType::Children));
     assert!(!wm.check_watches("/n", A, WatcherType::Children));
-    assert!(wm.check_watches("/n", A, WatcherType::Persistent));
-    assert!(wm.check_watches("/n", A, WatcherType::PersistentRecursive));
+    assert!(!wm.check_watches("/n", A, WatcherType::Persistent));
     wm.assert_invariants();
 }
 
@@ -372,8 +376,9 @@ fn model_trigger(m: &mut Model, path: &str, ev: EventType) -> Vec<ConnId> {
 
 fn regs_of(kind: WatcherType) -> &'static [Reg] {
     match kind {
-        WatcherType::Data => &[Reg::DataStd],
-        WatcherType::Children => &[Reg::ChildStd],
+        // 3.8.0: Data and Children select their whole table.
+        WatcherType::Data => &[Reg::DataStd, Reg::DataPers, Reg::Recursive],
+        WatcherType::Children => &[Reg::ChildStd, Reg::ChildPers],
         WatcherType::Persistent => &[Reg::DataPers, Reg::ChildPers],
         WatcherType::PersistentRecursive => &[Reg::Recursive],
         WatcherType::Any => &[

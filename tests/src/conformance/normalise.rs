@@ -221,6 +221,7 @@ impl Normaliser {
                     .collect();
                 json!({ "client_info": v })
             }
+            Response::Sasl { token } => json!({ "token": token.as_ref().map(|t| encode_hex(t)) }),
         }
     }
 

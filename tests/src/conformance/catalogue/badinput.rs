@@ -306,9 +306,16 @@ fn bad_null_paths() -> Scenario {
         (104, null(&|_| {})),
         (106, null(&|w| w.write_i32(0))),
     ];
+    b.difference("sync with a null path → MarshallingError (-5); 3.8.0 echoes the null path");
     for (i, (op, bytes)) in cases.into_iter().enumerate() {
         let xid = 200 + i as i32;
         b.raw("a", &frame_hex(xid, op, &bytes), Some((xid, op)));
+        if op == 9 {
+            b.corral_patch(
+                "no client sends a null sync path; Corral's Sync request carries a real path",
+                &[("/0/reply/err", json!(-5)), ("/0/reply/body", json!(null))],
+            );
+        }
     }
     // a null path inside a multi sub-op
     let sub = body(|w| {

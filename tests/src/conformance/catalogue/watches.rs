@@ -218,6 +218,7 @@ fn watch_persistent_recursive() -> Scenario {
 fn watch_persistent_plus_standard() -> Scenario {
     let mut b = two("watch_persistent_plus_standard", "a persistent and a standard watch on the same path from one connection yield one event; the standard one is consumed, the persistent one stays");
     let x = b.p("x");
+    b.difference("a standard watch added on a path with a persistent watch leaves the persistent watch in place (ZOOKEEPER-4466, fixed in 3.9); 3.8.0 turns it into a one-shot watch");
     b.req("b", create(&x, "", 0))
         .req("a", add_watch(&x, 0))
         .req("a", get(&x, true))
@@ -225,6 +226,13 @@ fn watch_persistent_plus_standard() -> Scenario {
         .events("a")
         .req("b", set(&x, "2", -1))
         .events("a")
+        .corral_replace(
+            "ZOOKEEPER-4466: the persistent watch survives the one-shot registration",
+            vec![
+                json!({"event": {"err": 0, "path": x, "state": 3, "type": 3, "zxid": -1}}),
+                json!({"reply": {"body": {}, "err": 0, "xid": -2, "zxid": "z+4"}}),
+            ],
+        )
         .req("a", add_watch(&x, 1))
         .req("b", set(&x, "3", -1))
         .events("a");
