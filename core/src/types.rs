@@ -42,6 +42,15 @@ impl Zxid {
     }
 }
 
+impl Zxid {
+    /// The next zxid, carrying into the epoch half when the counter is exhausted. This is
+    /// what a standalone server does (it has no elections to start a new epoch); a ZAB
+    /// leader must instead force an election before the counter wraps (`next`).
+    pub fn successor(self) -> Zxid {
+        Zxid(self.0.checked_add(1).expect("zxid space exhausted"))
+    }
+}
+
 impl fmt::Debug for Zxid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0x{:x}", self.0)

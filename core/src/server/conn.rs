@@ -81,6 +81,8 @@ pub(crate) struct Conn {
     pub counters: Counters,
     /// Set once a Close was emitted; nothing more is sent.
     pub closed: bool,
+    /// A reply that closes the connection is queued: later frames are ignored.
+    pub condemned: bool,
 }
 
 impl Conn {
@@ -92,10 +94,13 @@ impl Conn {
             session: SessionId::NONE,
             timeout_ms: 0,
             read_only_byte: None,
-            ids: vec![Id::new("ip", &remote.ip().to_string())],
+            // Canonical form: an IPv4 client on a dual-stack socket is `a.b.c.d`, not
+            // `::ffff:a.b.c.d`, so `ip:` ACLs and whoAmI see the address users expect.
+            ids: vec![Id::new("ip", &remote.ip().to_canonical().to_string())],
             queue: VecDeque::new(),
             counters: Counters::default(),
             closed: false,
+            condemned: false,
         }
     }
 }

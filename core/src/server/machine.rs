@@ -137,6 +137,14 @@ impl Server {
         &self.tree
     }
 
+    /// Requests parked in the core (waiting for durability or for their turn) exceed
+    /// `globalOutstandingLimit`: the driver should stop reading new frames until this
+    /// clears, as ZooKeeper stops reading from client sockets.
+    pub fn throttled(&self) -> bool {
+        let limit = self.config.global_outstanding_limit;
+        limit > 0 && self.conns.values().map(|c| c.queue.len()).sum::<usize>() > limit
+    }
+
     /// A standalone server always serves (no quorum to lose).
     pub fn is_serving(&self) -> bool {
         true
@@ -213,12 +221,15 @@ impl Server {
         }
         if now >= self.next_container_check {
             self.next_container_check = now.plus(self.config.container_check_interval_ms.max(1));
-            let limit = self.config.container_max_per_minute as usize;
+            // znode.container.maxPerMinute, spread over the checks of one minute.
+            let interval = self.config.container_check_interval_ms.max(1) as u128;
+            let limit = (self.config.container_max_per_minute as u128 * interval / 60_000)
+                .min(usize::MAX as u128) as usize;
             let candidates = self
                 .tree
                 .container_candidates(now, self.config.container_max_never_used_ms);
             for path in candidates.into_iter().take(limit.max(1)) {
-                let zxid = self.last_prepared.next();
+                let zxid = self.last_prepared.successor();
                 let txn =
                     prep::prepare_delete_container(&self.tree, &mut self.overlay, zxid, &path);
                 self.propose(now, SessionId::NONE, 0, txn, None);
@@ -244,19 +255,17 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.closed {
+        if c.closed || c.condemned {
+            // A reply that closes the connection is queued: nothing more is processed.
             return;
         }
         c.counters.received += 1;
         self.packets_received += 1;
         match c.phase {
             Phase::AwaitConnect => self.handle_connect(now, conn, payload),
-            Phase::CreatingSession => {
-                c.queue.push_back(Slot::Deferred {
-                    payload: payload.to_vec(),
-                    barrier: self.last_prepared,
-                });
-            }
+            // Writes are prepared at once (their zxids follow the createSession txn);
+            // everything else waits for the ConnectResponse, in order.
+            Phase::CreatingSession => self.handle_request(now, conn, payload, false),
             Phase::Established => {
                 self.sessions_touch(now, conn);
                 self.handle_request(now, conn, payload, false);
@@ -388,14 +397,56 @@ impl Server {
                 return;
             }
             Err(RequestError::Marshalling(e)) => {
-                self.marshalling_error(now, conn, hdr, &e, at_front);
+                self.marshalling_error(now, conn, hdr, payload, &e, at_front);
                 return;
             }
             Ok(req) => req,
         };
-        let queue_busy = !at_front && !self.conns[&conn].queue.is_empty();
+        let creating = self.conns[&conn].phase == Phase::CreatingSession;
+        let queue_busy = creating || (!at_front && !self.conns[&conn].queue.is_empty());
         let session = self.conns[&conn].session;
-        let session_ok = self.sessions.contains(session) && !self.sessions.is_closing(session);
+        let session_ok =
+            creating || (self.sessions.contains(session) && !self.sessions.is_closing(session));
+        // addAuth takes effect on receipt (ZooKeeper's processPacket): writes sent after it
+        // carry the new identity. The reply keeps its place in the queue.
+        if let Request::Auth { scheme, auth, .. } = &req {
+            let h = |err| ReplyHeader {
+                xid: hdr.xid,
+                zxid: Zxid(0),
+                err,
+            };
+            match crate::acl::add_auth(scheme, auth, self.config.super_digest.as_deref()) {
+                Ok(ids) => {
+                    let c = self.conns.get_mut(&conn).expect("known connection");
+                    for id in ids {
+                        if !c.ids.contains(&id) {
+                            c.ids.push(id);
+                        }
+                    }
+                    let bytes = encode_reply_frame(h(0), None);
+                    if creating {
+                        let c = self.conns.get_mut(&conn).expect("known connection");
+                        c.queue.push_back(Slot::Ready {
+                            bytes,
+                            close: false,
+                        });
+                    } else {
+                        self.reply_in_order(now, conn, bytes, false, at_front);
+                    }
+                }
+                Err(e) => {
+                    // Fail and stop reading at once, as ZooKeeper does (disableRecv).
+                    let bytes = encode_reply_frame(h(e.code()), None);
+                    let c = self.conns.get_mut(&conn).expect("known connection");
+                    c.queue.clear();
+                    c.queue.push_back(Slot::Ready { bytes, close: true });
+                    if !creating {
+                        self.drain_queue(now, conn);
+                    }
+                }
+            }
+            return;
+        }
         if req.is_write() {
             if !session_ok && !matches!(req, Request::CloseSession) {
                 let h = ReplyHeader {
@@ -453,6 +504,7 @@ impl Server {
         now: Millis,
         conn: ConnId,
         hdr: RequestHeader,
+        payload: &[u8],
         err: &JuteError,
         at_front: bool,
     ) {
@@ -490,6 +542,17 @@ impl Server {
             self.enqueue_txn(now, conn, hdr, err, Vec::new(), at_front);
             return;
         }
+        if !at_front && !self.conns[&conn].queue.is_empty() {
+            // Answer in turn, with the zxid current at that point (reply zxids never go
+            // backwards for a client).
+            let barrier = self.last_prepared;
+            let c = self.conns.get_mut(&conn).expect("known connection");
+            c.queue.push_back(Slot::Deferred {
+                payload: payload.to_vec(),
+                barrier,
+            });
+            return;
+        }
         let code = if write_op && !end_body {
             ErrorCode::SessionExpired
         } else {
@@ -515,7 +578,7 @@ impl Server {
         at_front: bool,
     ) {
         let session = self.conns[&conn].session;
-        let zxid = self.last_prepared.next();
+        let zxid = self.last_prepared.successor();
         let txn = if let Request::CloseSession = req {
             self.sessions.set_closing(session);
             prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session)
@@ -547,7 +610,7 @@ impl Server {
         at_front: bool,
     ) {
         let session = self.conns[&conn].session;
-        let zxid = self.last_prepared.next();
+        let zxid = self.last_prepared.successor();
         let origin = Origin {
             conn,
             xid: hdr.xid,
@@ -573,7 +636,7 @@ impl Server {
         txn: Txn,
         origin: Option<Origin>,
     ) {
-        let zxid = self.last_prepared.next();
+        let zxid = self.last_prepared.successor();
         self.last_prepared = zxid;
         let op = match &txn {
             Txn::Error { .. } => op::ERROR,
@@ -594,7 +657,7 @@ impl Server {
 
     fn submit_close_session(&mut self, now: Millis, session: SessionId, origin: Option<Origin>) {
         self.sessions.set_closing(session);
-        let zxid = self.last_prepared.next();
+        let zxid = self.last_prepared.successor();
         let txn = prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session);
         self.propose(now, session, 0, txn, origin);
     }
@@ -743,6 +806,7 @@ impl Server {
                 self.close_conn(conn);
             }
         } else {
+            c.condemned |= close;
             c.queue.push_back(Slot::Ready { bytes, close });
         }
     }

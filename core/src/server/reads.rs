@@ -173,7 +173,8 @@ impl Server {
                     self.watches.add_persistent(&path, conn, m);
                     Ok(Response::ErrorResponse(0))
                 }
-                None => Err(ErrorCode::BadArguments),
+                // ZooKeeper fails to map the mode and answers MarshallingError.
+                None => Err(ErrorCode::MarshallingError),
             },
             Request::CheckWatches { path, watcher_type }
             | Request::RemoveWatches { path, watcher_type } => {

@@ -53,10 +53,17 @@ pub enum DriverError {
 
 /// The wall clock as the core wants it.
 pub fn wall_ms() -> Millis {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Millis(d.as_millis() as i64)
+    // Wall time read once, then advanced by the monotonic clock: session deadlines must not
+    // jump when NTP steps the system clock or a VM resumes (ZooKeeper's expiry queue uses
+    // the monotonic clock too), while ctime/mtime stay close to real time.
+    static START: std::sync::OnceLock<(i64, std::time::Instant)> = std::sync::OnceLock::new();
+    let (wall0, mono0) = START.get_or_init(|| {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (d.as_millis() as i64, std::time::Instant::now())
+    });
+    Millis(wall0 + mono0.elapsed().as_millis() as i64)
 }
 
 /// The state machine the driver runs: the core `Server`, or a test double. Every method
@@ -71,6 +78,10 @@ pub trait Core: Send + 'static {
     fn next_deadline(&self) -> Option<Millis>;
     fn stats(&self, now: Millis) -> StatsSnapshot;
     fn is_serving(&self) -> bool;
+    /// True while too many requests are outstanding: the driver stops reading frames.
+    fn throttled(&self) -> bool {
+        false
+    }
 }
 
 impl Core for Server {
@@ -100,6 +111,9 @@ impl Core for Server {
     }
     fn is_serving(&self) -> bool {
         Server::is_serving(self)
+    }
+    fn throttled(&self) -> bool {
+        Server::throttled(self)
     }
 }
 
@@ -326,7 +340,10 @@ impl<C: Core> Driver<C> {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                Some(ev) = events.recv() => self.on_event(ev),
+                // globalOutstandingLimit: while throttled, events (frames) stay in the bounded
+                // channel and connection tasks stop reading their sockets; completions keep
+                // flowing, so the backlog drains.
+                Some(ev) = events.recv(), if !self.core.throttled() => self.on_event(ev),
                 _ = tokio::time::sleep(sleep) => self.core.tick(wall_ms()),
             }
             if let Err(e) = self.drain() {

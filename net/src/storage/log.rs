@@ -431,7 +431,15 @@ impl LogWriter {
         roll_bytes: u64,
         force_sync: bool,
     ) -> Result<LogWriter, StorageError> {
+        let existed = dir.is_dir();
         std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
+        if !existed {
+            // Make the new directory's own entry durable, or a power loss right after the
+            // first fsynced write could lose the whole directory.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let segment = match &recovery.tail {
             None => None,
             Some(path) => {
