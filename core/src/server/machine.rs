@@ -449,12 +449,8 @@ impl Server {
         }
         if req.is_write() {
             if !session_ok && !matches!(req, Request::CloseSession) {
-                let h = ReplyHeader {
-                    xid: hdr.xid,
-                    zxid: self.tree.last_zxid(),
-                    err: ErrorCode::SessionExpired.code(),
-                };
-                self.reply_in_order(now, conn, encode_reply_frame(h, None), false, at_front);
+                let frame = self.frame(hdr.xid, Err(ErrorCode::SessionExpired));
+                self.reply_in_order(now, conn, frame, false, at_front);
                 return;
             }
             self.handle_write(now, conn, hdr, req, at_front);
@@ -474,12 +470,8 @@ impl Server {
             return;
         }
         if !session_ok && !matches!(req, Request::Ping) {
-            let h = ReplyHeader {
-                xid: hdr.xid,
-                zxid: self.tree.last_zxid(),
-                err: ErrorCode::SessionExpired.code(),
-            };
-            self.reply_in_order(now, conn, encode_reply_frame(h, None), false, at_front);
+            let frame = self.frame(hdr.xid, Err(ErrorCode::SessionExpired));
+            self.reply_in_order(now, conn, frame, false, at_front);
             return;
         }
         let (frames, close) = self.handle_read(now, conn, hdr, req);
