@@ -120,7 +120,7 @@ impl Driver {
     }
 
     fn submit(&mut self) {
-        let req = self.workload.next();
+        let req = self.workload.next_request();
         let now = wall_ms();
         let xid = self.next_xid;
         self.next_xid += 1;

@@ -24,4 +24,4 @@ pub mod wire;
 pub mod workload;
 pub mod world;
 
-pub use world::{run, RunOptions, RunReport};
+pub use world::{run, RunData, RunOptions, RunReport};

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use corral_sim::scenario::Knobs;
-use corral_sim::{cli, run, RunOptions};
+use corral_sim::world::repro_command;
+use corral_sim::{cli, run, RunOptions, RunReport};
 
 #[derive(Parser)]
 #[command(name = "corral-sim", about = "Deterministic simulation of Corral")]
@@ -90,13 +91,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Run a seed; a panic outside the simulated hosts (fault controller, checkers) is a
+/// failure of that seed, not of the whole sweep.
+fn guarded(seed: u64, opts: &RunOptions) -> Result<RunReport, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(seed, opts))).map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".to_owned())
+    })
+}
+
 fn one(seed: u64, knobs: Knobs, print_trace: bool) -> ExitCode {
     let opts = RunOptions {
-        knobs,
+        knobs: knobs.clone(),
         print_trace,
         ..RunOptions::default()
     };
-    let r = run(seed, &opts);
+    let r = match guarded(seed, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("seed {seed}: the simulator panicked: {e}");
+            println!("reproduce with:\n  {}", repro_command(seed, &knobs));
+            return ExitCode::FAILURE;
+        }
+    };
     print!("{}", cli::summary(&r));
     if r.passed() {
         ExitCode::SUCCESS
@@ -112,15 +131,23 @@ fn one(seed: u64, knobs: Knobs, print_trace: bool) -> ExitCode {
 
 fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
     let opts = RunOptions {
-        knobs,
+        knobs: knobs.clone(),
         ..RunOptions::default()
     };
     let started = Instant::now();
     let mut failed = Vec::new();
+    let mut panicked = Vec::new();
     let mut sim_ms = 0u64;
     println!("{}", cli::table_header());
     for seed in a..b {
-        let r = run(seed, &opts);
+        let r = match guarded(seed, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("{seed:>8} PANIC: {e}");
+                panicked.push(seed);
+                continue;
+            }
+        };
         sim_ms += r.sim_ms;
         println!("{}", cli::table_row(&r));
         if !r.passed() {
@@ -133,14 +160,20 @@ fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
         "{n} seeds in {wall:.1}s: {:.1} seeds/minute, {:.0}x simulated/wall time; {} failed",
         n as f64 * 60.0 / wall,
         sim_ms as f64 / 1000.0 / wall,
-        failed.len()
+        failed.len() + panicked.len()
     );
+    for seed in &panicked {
+        println!(
+            "\nseed {seed} panicked; reproduce with:\n  {}",
+            repro_command(*seed, &knobs)
+        );
+    }
     for r in &failed {
         println!("\nseed {} failed:", r.seed);
         print!("{}", cli::summary(r));
         println!("reproduce with:\n  {}", r.repro_command());
     }
-    if failed.is_empty() {
+    if failed.is_empty() && panicked.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

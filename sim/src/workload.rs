@@ -166,7 +166,7 @@ impl Workload {
 
     /// The next request. `CloseSession` is drawn rarely; the driver stops submitting
     /// until it is answered.
-    pub fn next(&mut self) -> Request {
+    pub fn next_request(&mut self) -> Request {
         let watch = self.rng.chance(20);
         let path = (*self.rng.pick(READ_PATHS)).to_owned();
         match self.rng.range(0, 199) {
@@ -206,8 +206,8 @@ mod tests {
         let mut w2 = Workload::new(0, Rng::new(5));
         let mut ops = BTreeMap::new();
         for _ in 0..2000 {
-            let r = w.next();
-            assert_eq!(r, w2.next());
+            let r = w.next_request();
+            assert_eq!(r, w2.next_request());
             *ops.entry(r.op()).or_insert(0) += 1;
         }
         for code in [

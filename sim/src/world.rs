@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use corral_core::server::LogEntry;
 use corral_core::types::{SessionId, Zxid};
 
 use crate::check::plant::{self, Plant};
@@ -14,7 +15,7 @@ use crate::check::{self, Verdict};
 use crate::client_host::{self, ClientCtx};
 use crate::disk::DiskSet;
 use crate::faults::{self, Controller, FaultStats};
-use crate::history::{History, Outcome};
+use crate::history::{History, Op, Outcome, SessionEnd};
 use crate::scenario::{client_host as client_name, server_host, Knobs, Scenario};
 use crate::server_host::{self, ServerBug, ServerCtx};
 use crate::trace::Trace;
@@ -50,6 +51,29 @@ pub struct OpStats {
     pub sessions: usize,
 }
 
+/// The raw material the checkers read: the history and the final durable log.
+#[derive(Clone, Debug, Default)]
+pub struct RunData {
+    pub ops: Vec<Op>,
+    pub session_ends: Vec<SessionEnd>,
+    pub log: Vec<LogEntry>,
+    pub heal_ms: u64,
+    pub clients: usize,
+}
+
+impl RunData {
+    /// The checkers' view of it.
+    pub fn input(&self) -> check::Input<'_> {
+        check::Input {
+            ops: &self.ops,
+            session_ends: &self.session_ends,
+            log: &self.log,
+            heal_ms: self.heal_ms,
+            clients: self.clients,
+        }
+    }
+}
+
 /// Everything a run produced.
 #[derive(Clone, Debug)]
 pub struct RunReport {
@@ -70,6 +94,7 @@ pub struct RunReport {
     pub events: u64,
     pub planted: Option<String>,
     pub trace_tail: Vec<String>,
+    pub data: RunData,
 }
 
 impl RunReport {
@@ -80,19 +105,21 @@ impl RunReport {
 
     /// The one command that replays this run with its full trace.
     pub fn repro_command(&self) -> String {
-        let mut cmd = format!(
-            "cargo run -p corral-sim -- replay --seed {} --trace",
-            self.seed
-        );
-        let d = Knobs::default();
-        if self.knobs.workload_ms != d.workload_ms {
-            cmd.push_str(&format!(" --workload-ms {}", self.knobs.workload_ms));
-        }
-        if self.knobs.faults != d.faults {
-            cmd.push_str(" --no-faults");
-        }
-        cmd
+        repro_command(self.seed, &self.knobs)
     }
+}
+
+/// The one command that replays `seed` under `knobs` with its full trace.
+pub fn repro_command(seed: u64, knobs: &Knobs) -> String {
+    let mut cmd = format!("cargo run -p corral-sim -- replay --seed {seed} --trace");
+    let d = Knobs::default();
+    if knobs.workload_ms != d.workload_ms {
+        cmd.push_str(&format!(" --workload-ms {}", knobs.workload_ms));
+    }
+    if knobs.faults != d.faults {
+        cmd.push_str(" --no-faults");
+    }
+    cmd
 }
 
 /// Run `seed` and check it.
@@ -158,14 +185,15 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     let mut ops = history.ops();
     let ends = history.session_ends();
     let planted = opts.plant.and_then(|p| plant::apply(p, &mut ops, &mut log));
-    let verdicts = check::check_all(check::Input {
-        ops: &ops,
-        session_ends: &ends,
-        log: &log,
+    let data = RunData {
+        ops,
+        session_ends: ends,
+        log,
         heal_ms: sc.heal_ms,
         clients: sc.clients,
-    });
-    let stats = op_stats(&ops, &log);
+    };
+    let verdicts = check::check_all(data.input());
+    let stats = op_stats(&data.ops, &data.log);
     RunReport {
         seed,
         knobs: opts.knobs.clone(),
@@ -175,18 +203,19 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         faults: controller.stats.clone(),
         ops: stats,
         server_starts: incarnation.get(),
-        log_entries: log.len(),
-        last_zxid: log.last().map_or(Zxid::ZERO, |e| e.hdr.zxid),
+        log_entries: data.log.len(),
+        last_zxid: data.log.last().map_or(Zxid::ZERO, |e| e.hdr.zxid),
         verdicts,
         error,
         digest: trace.digest(),
         events: trace.events(),
         planted,
         trace_tail: trace.tail(),
+        data,
     }
 }
 
-fn op_stats(ops: &[crate::history::Op], log: &[corral_core::server::LogEntry]) -> OpStats {
+fn op_stats(ops: &[Op], log: &[LogEntry]) -> OpStats {
     let logged: BTreeSet<(SessionId, i32)> =
         log.iter().map(|e| (e.hdr.session, e.hdr.cxid)).collect();
     let mut s = OpStats {
