@@ -1,0 +1,124 @@
+//! Printing run reports: the one-seed summary, sweep table rows, and failure details with
+//! the command that reproduces them.
+
+use std::fmt::Write as _;
+
+use crate::world::RunReport;
+
+/// The multi-line summary of one run.
+pub fn summary(r: &RunReport) -> String {
+    let mut s = String::new();
+    let secs = r.wall.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        s,
+        "seed {}: {} clients, {:.1}s simulated in {:.2}s wall ({:.0}x)",
+        r.seed,
+        r.clients,
+        r.sim_ms as f64 / 1000.0,
+        secs,
+        r.sim_ms as f64 / 1000.0 / secs
+    );
+    let f = &r.faults;
+    let _ = writeln!(
+        s,
+        "faults: {} crashes ({} torn tails, {} unsynced bytes lost, {} skipped), {} restarts, {} partitions, {} delay spikes",
+        f.crashes, f.torn_tails, f.lost_unsynced_bytes, f.skipped, f.restarts, f.partitions, f.delay_spikes
+    );
+    let o = &r.ops;
+    let _ = writeln!(
+        s,
+        "ops: {} ({} writes, {} reads) in {} sessions: {} ok, {} failed, {} unknown, {} unanswered; unknown writes {} present / {} absent",
+        o.total,
+        o.writes,
+        o.reads,
+        o.sessions,
+        o.ok,
+        o.failed,
+        o.unknown,
+        o.unanswered,
+        o.unknown_writes_present,
+        o.unknown_writes_absent
+    );
+    let _ = writeln!(
+        s,
+        "server: {} starts, durable log {} entries to zxid {}",
+        r.server_starts, r.log_entries, r.last_zxid
+    );
+    if let Some(p) = &r.planted {
+        let _ = writeln!(s, "planted bug: {p}");
+    }
+    let _ = writeln!(s, "checks:");
+    for v in &r.verdicts {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>6} checked  {}",
+            v.name,
+            v.checked,
+            if v.passed() {
+                "ok".to_owned()
+            } else {
+                format!("FAILED ({} violations)", v.count)
+            }
+        );
+        for line in &v.violations {
+            let _ = writeln!(s, "      {line}");
+        }
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(s, "simulation error: {e}");
+    }
+    let _ = writeln!(s, "trace: {} events, digest {:016x}", r.events, r.digest);
+    let _ = writeln!(s, "verdict: {}", if r.passed() { "PASS" } else { "FAIL" });
+    s
+}
+
+/// What to print after a failed run: the end of the trace and the repro command.
+pub fn failure_details(r: &RunReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "last trace lines:");
+    for l in &r.trace_tail {
+        let _ = writeln!(s, "  {l}");
+    }
+    let _ = writeln!(s, "reproduce with:\n  {}", r.repro_command());
+    s
+}
+
+/// The header of the sweep table.
+pub fn table_header() -> String {
+    format!(
+        "{:>8} {:>4} {:>7} {:>6} {:>6} {:>6} {:>5} {:>5} {:>7} {:>7}  {:<16} verdict",
+        "seed", "cli", "ops", "ok", "unkn", "fail", "crash", "part", "sim_s", "wall_s", "digest"
+    )
+}
+
+/// One sweep table row.
+pub fn table_row(r: &RunReport) -> String {
+    let failed: Vec<&str> = r
+        .verdicts
+        .iter()
+        .filter(|v| !v.passed())
+        .map(|v| v.name)
+        .collect();
+    let verdict = if r.passed() {
+        "pass".to_owned()
+    } else if r.error.is_some() {
+        "FAIL (simulation error)".to_owned()
+    } else {
+        format!("FAIL ({})", failed.join(", "))
+    };
+    format!(
+        "{:>8} {:>4} {:>7} {:>6} {:>6} {:>6} {:>5} {:>5} {:>7.1} {:>7.2}  {:016x} {}",
+        r.seed,
+        r.clients,
+        r.ops.total,
+        r.ops.ok,
+        r.ops.unknown + r.ops.unanswered,
+        r.ops.failed,
+        r.faults.crashes,
+        r.faults.partitions,
+        r.sim_ms as f64 / 1000.0,
+        r.wall.as_secs_f64(),
+        r.digest,
+        verdict
+    )
+}

@@ -1,0 +1,249 @@
+//! The simulated disk: an append-only log of framed records with a durable prefix and an
+//! unsynced tail.
+//!
+//! `append` puts bytes in the unsynced tail (the page cache); `sync_to` makes a prefix of
+//! it durable (a completed fsync). A crash (`crash`) throws the unsynced tail away, except
+//! that with tearing on, a random prefix of it survives, possibly ending in the middle of a
+//! record (a torn write), and that partial record may be padded with garbage (a sector that
+//! was allocated but not written). Recovery (`recover`) reads records until the first
+//! incomplete or checksum-failing one and truncates there, as the real log does.
+//!
+//! Disks live outside the hosts, in a [`DiskSet`] keyed by host name, so they outlive a
+//! host's crash. Everything is in memory and deterministic. (turmoil's `unstable-fs`
+//! feature was not used: a model this small says exactly what survives a crash.)
+//!
+//! Record layout: `u32 BE payload length`, `u32 BE FNV-1a checksum of the payload`,
+//! payload = `LogEntry::to_bytes()`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use corral_core::server::LogEntry;
+
+use crate::rng::Rng;
+
+const HEADER_LEN: usize = 8;
+
+fn checksum(b: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for x in b {
+        h = (h ^ u32::from(*x)).wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// What a crash did to the disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrashReport {
+    /// Unsynced bytes thrown away.
+    pub lost_bytes: usize,
+    /// Unsynced bytes that reached the platter anyway.
+    pub kept_bytes: usize,
+    /// The kept bytes end inside a record.
+    pub torn: bool,
+    /// Garbage written after the torn record's prefix.
+    pub garbage_bytes: usize,
+}
+
+/// What recovery found.
+#[derive(Clone, Debug, Default)]
+pub struct Recovery {
+    pub entries: Vec<LogEntry>,
+    /// Bytes cut off the end (a torn or garbage tail).
+    pub truncated_bytes: usize,
+}
+
+/// One host's log device.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    durable: Vec<u8>,
+    unsynced: Vec<u8>,
+}
+
+impl Disk {
+    /// Write one record to the unsynced tail.
+    pub fn append(&mut self, entry: &LogEntry) {
+        let payload = entry.to_bytes();
+        let len = u32::try_from(payload.len()).expect("log record under 4 GiB");
+        self.unsynced.extend_from_slice(&len.to_be_bytes());
+        self.unsynced
+            .extend_from_slice(&checksum(&payload).to_be_bytes());
+        self.unsynced.extend_from_slice(&payload);
+    }
+
+    /// Bytes written so far, durable or not: the offset an fsync started now covers.
+    pub fn written(&self) -> usize {
+        self.durable.len() + self.unsynced.len()
+    }
+
+    /// Bytes known durable.
+    pub fn durable_len(&self) -> usize {
+        self.durable.len()
+    }
+
+    /// An fsync covering everything written before offset `upto` completed.
+    pub fn sync_to(&mut self, upto: usize) {
+        let n = upto
+            .saturating_sub(self.durable.len())
+            .min(self.unsynced.len());
+        self.durable.extend(self.unsynced.drain(..n));
+    }
+
+    /// Power loss. Without `tear` the unsynced tail vanishes; with it, a random prefix of
+    /// the tail survives and a record cut in two may get garbage after its surviving part.
+    pub fn crash(&mut self, rng: &mut Rng, tear: bool) -> CrashReport {
+        let pending = std::mem::take(&mut self.unsynced);
+        let keep = if tear && !pending.is_empty() {
+            rng.below(pending.len() + 1)
+        } else {
+            0
+        };
+        let mut report = CrashReport {
+            lost_bytes: pending.len() - keep,
+            kept_bytes: keep,
+            ..CrashReport::default()
+        };
+        let kept = &pending[..keep];
+        // Find where the last kept record starts, to see whether it was cut.
+        let mut at = 0;
+        while at + HEADER_LEN <= kept.len() {
+            let len = u32::from_be_bytes(kept[at..at + 4].try_into().expect("4 bytes")) as usize;
+            if at + HEADER_LEN + len > kept.len() {
+                break;
+            }
+            at += HEADER_LEN + len;
+        }
+        report.torn = at < kept.len();
+        self.durable.extend_from_slice(kept);
+        if report.torn && kept.len() - at >= HEADER_LEN && rng.chance(50) {
+            let len = u32::from_be_bytes(kept[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let missing = at + HEADER_LEN + len - kept.len();
+            self.durable.extend(std::iter::repeat_n(0xa5, missing));
+            report.garbage_bytes = missing;
+        }
+        report
+    }
+
+    /// Read every whole, checksum-valid record; cut the log after the last one.
+    ///
+    /// # Panics
+    /// If a record with a valid checksum does not decode: that is a codec bug, not a crash
+    /// effect.
+    pub fn recover(&mut self) -> Recovery {
+        assert!(self.unsynced.is_empty(), "recover on a running disk");
+        let (entries, good) = parse(&self.durable);
+        let truncated_bytes = self.durable.len() - good;
+        self.durable.truncate(good);
+        Recovery {
+            entries,
+            truncated_bytes,
+        }
+    }
+
+    /// The entries a recovery would find now (after a crash that tore nothing), without
+    /// changing the disk: the durable history the checkers hold the server to.
+    pub fn durable_entries(&self) -> Vec<LogEntry> {
+        parse(&self.durable).0
+    }
+}
+
+/// Whole valid records of `bytes`, and the offset after the last one.
+fn parse(bytes: &[u8]) -> (Vec<LogEntry>, usize) {
+    let mut entries = Vec::new();
+    let mut at = 0;
+    while at + HEADER_LEN <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let sum = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let Some(payload) = bytes.get(at + HEADER_LEN..at + HEADER_LEN + len) else {
+            break;
+        };
+        if checksum(payload) != sum {
+            break;
+        }
+        let entry = LogEntry::from_bytes(payload)
+            .unwrap_or_else(|e| panic!("log record at offset {at} does not decode: {e:?}"));
+        entries.push(entry);
+        at += HEADER_LEN + len;
+    }
+    (entries, at)
+}
+
+/// The disks of every host, shared by the hosts and the fault controller.
+#[derive(Clone, Debug, Default)]
+pub struct DiskSet(Rc<RefCell<BTreeMap<String, Disk>>>);
+
+impl DiskSet {
+    /// Run `f` on the disk of `host` (created empty on first use).
+    pub fn with<R>(&self, host: &str, f: impl FnOnce(&mut Disk) -> R) -> R {
+        let mut disks = self.0.borrow_mut();
+        f(disks.entry(host.to_owned()).or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corral_core::txn::{Txn, TxnHeader};
+    use corral_core::types::{SessionId, Zxid};
+
+    fn entry(z: i64) -> LogEntry {
+        LogEntry {
+            hdr: TxnHeader {
+                session: SessionId(7),
+                cxid: z as i32,
+                zxid: Zxid(z),
+                time: 1000 + z,
+                op: -11,
+            },
+            txn: Txn::CloseSession {
+                ephemerals: vec![format!("/e{z}")],
+            },
+        }
+    }
+
+    #[test]
+    fn crash_keeps_synced_and_drops_unsynced() {
+        let mut d = Disk::default();
+        d.append(&entry(1));
+        d.append(&entry(2));
+        let mark = d.written();
+        d.append(&entry(3));
+        d.sync_to(mark);
+        let r = d.crash(&mut Rng::new(1), false);
+        assert!(r.lost_bytes > 0 && r.kept_bytes == 0 && !r.torn);
+        let rec = d.recover();
+        assert_eq!(rec.entries, vec![entry(1), entry(2)]);
+        assert_eq!(rec.truncated_bytes, 0);
+    }
+
+    #[test]
+    fn torn_tails_are_cut_at_the_last_whole_record() {
+        let mut saw_torn = false;
+        let mut saw_garbage = false;
+        for seed in 0..200 {
+            let mut d = Disk::default();
+            d.append(&entry(1));
+            d.sync_to(d.written());
+            for z in 2..5 {
+                d.append(&entry(z));
+            }
+            let r = d.crash(&mut Rng::new(seed), true);
+            saw_torn |= r.torn;
+            saw_garbage |= r.garbage_bytes > 0;
+            let rec = d.recover();
+            // A prefix of the written entries, never less than the synced one.
+            assert!(!rec.entries.is_empty() && rec.entries.len() <= 4);
+            for (i, e) in rec.entries.iter().enumerate() {
+                assert_eq!(*e, entry(i as i64 + 1));
+            }
+            assert_eq!(rec.truncated_bytes > 0, r.torn);
+            // Recovery is idempotent and the log can grow again.
+            assert_eq!(d.recover().truncated_bytes, 0);
+            d.append(&entry(9));
+            d.sync_to(d.written());
+            assert_eq!(d.durable_entries().last(), Some(&entry(9)));
+        }
+        assert!(saw_torn && saw_garbage);
+    }
+}

@@ -1,0 +1,181 @@
+//! `corral-sim`: run, sweep and replay seeds of the deterministic simulator.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use corral_sim::scenario::Knobs;
+use corral_sim::world::repro_command;
+use corral_sim::{cli, run, RunOptions, RunReport};
+
+#[derive(Parser)]
+#[command(name = "corral-sim", about = "Deterministic simulation of Corral")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct KnobArgs {
+    /// Simulated length of the workload in ms (faults end 10 s before it).
+    #[arg(long, default_value_t = Knobs::default().workload_ms)]
+    workload_ms: u64,
+    /// Run without faults.
+    #[arg(long)]
+    no_faults: bool,
+}
+
+impl KnobArgs {
+    fn knobs(&self) -> Knobs {
+        Knobs {
+            workload_ms: self.workload_ms,
+            faults: !self.no_faults,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one seed and print a summary.
+    Run {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        knobs: KnobArgs,
+    },
+    /// Run a range of seeds (`A..B`, B excluded) and print a table.
+    Sweep {
+        #[arg(long, value_parser = parse_range)]
+        seeds: (u64, u64),
+        #[command(flatten)]
+        knobs: KnobArgs,
+    },
+    /// Run one seed again, optionally printing every event.
+    Replay {
+        #[arg(long)]
+        seed: u64,
+        /// Print every event, one line each: simulated time, host, event.
+        #[arg(long)]
+        trace: bool,
+        #[command(flatten)]
+        knobs: KnobArgs,
+    },
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected A..B, got {s:?}"))?;
+    let a: u64 = a.parse().map_err(|e| format!("{a:?}: {e}"))?;
+    let b: u64 = b.parse().map_err(|e| format!("{b:?}: {e}"))?;
+    if b <= a {
+        return Err(format!("empty range {a}..{b}"));
+    }
+    Ok((a, b))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Run { seed, knobs }
+        | Cmd::Replay {
+            seed,
+            knobs,
+            trace: false,
+        } => one(seed, knobs.knobs(), false),
+        Cmd::Replay {
+            seed,
+            knobs,
+            trace: true,
+        } => one(seed, knobs.knobs(), true),
+        Cmd::Sweep { seeds, knobs } => sweep(seeds, knobs.knobs()),
+    }
+}
+
+/// Run a seed; a panic outside the simulated hosts (fault controller, checkers) is a
+/// failure of that seed, not of the whole sweep.
+fn guarded(seed: u64, opts: &RunOptions) -> Result<RunReport, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(seed, opts))).map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".to_owned())
+    })
+}
+
+fn one(seed: u64, knobs: Knobs, print_trace: bool) -> ExitCode {
+    let opts = RunOptions {
+        knobs: knobs.clone(),
+        print_trace,
+        ..RunOptions::default()
+    };
+    let r = match guarded(seed, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("seed {seed}: the simulator panicked: {e}");
+            println!("reproduce with:\n  {}", repro_command(seed, &knobs));
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", cli::summary(&r));
+    if r.passed() {
+        ExitCode::SUCCESS
+    } else {
+        if !print_trace {
+            print!("{}", cli::failure_details(&r));
+        } else {
+            println!("reproduce with:\n  {}", r.repro_command());
+        }
+        ExitCode::FAILURE
+    }
+}
+
+fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
+    let opts = RunOptions {
+        knobs: knobs.clone(),
+        ..RunOptions::default()
+    };
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    let mut panicked = Vec::new();
+    let mut sim_ms = 0u64;
+    println!("{}", cli::table_header());
+    for seed in a..b {
+        let r = match guarded(seed, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("{seed:>8} PANIC: {e}");
+                panicked.push(seed);
+                continue;
+            }
+        };
+        sim_ms += r.sim_ms;
+        println!("{}", cli::table_row(&r));
+        if !r.passed() {
+            failed.push(r);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let n = b - a;
+    println!(
+        "{n} seeds in {wall:.1}s: {:.1} seeds/minute, {:.0}x simulated/wall time; {} failed",
+        n as f64 * 60.0 / wall,
+        sim_ms as f64 / 1000.0 / wall,
+        failed.len() + panicked.len()
+    );
+    for seed in &panicked {
+        println!(
+            "\nseed {seed} panicked; reproduce with:\n  {}",
+            repro_command(*seed, &knobs)
+        );
+    }
+    for r in &failed {
+        println!("\nseed {} failed:", r.seed);
+        print!("{}", cli::summary(r));
+        println!("reproduce with:\n  {}", r.repro_command());
+    }
+    if failed.is_empty() && panicked.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,210 @@
+//! Each checker rejects the kind of history it exists for: a correct run's history and log
+//! are damaged in one precise way, and the matching checker (and, where the damage is
+//! local, only that one) must fail.
+
+use std::sync::OnceLock;
+
+use corral_core::proto::Response;
+use corral_core::txn::Txn;
+use corral_sim::check::{check_all, Verdict};
+use corral_sim::history::{Outcome, SessionEnd};
+use corral_sim::{run, RunData, RunOptions};
+
+/// A correct run with faults (computed once).
+fn base() -> RunData {
+    static BASE: OnceLock<RunData> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let r = run(3, &RunOptions::default());
+        assert!(r.passed());
+        r.data
+    })
+    .clone()
+}
+
+fn failing(d: &RunData) -> Vec<Verdict> {
+    check_all(d.input())
+        .into_iter()
+        .filter(|v| !v.passed())
+        .collect()
+}
+
+fn names(v: &[Verdict]) -> Vec<&'static str> {
+    v.iter().map(|v| v.name).collect()
+}
+
+/// Index of the log entry of op `i`.
+fn log_pos(d: &RunData, i: usize) -> Option<usize> {
+    let o = &d.ops[i];
+    d.log
+        .iter()
+        .position(|e| e.hdr.session == o.session && e.hdr.cxid == o.xid)
+}
+
+fn ok_logged_writes(d: &RunData) -> Vec<usize> {
+    d.ops
+        .iter()
+        .filter(|o| o.is_write() && o.outcome() == Some(&Outcome::Ok))
+        .filter(|o| log_pos(d, o.index).is_some())
+        .map(|o| o.index)
+        .collect()
+}
+
+#[test]
+fn the_base_run_passes() {
+    assert!(failing(&base()).is_empty());
+}
+
+#[test]
+fn a_write_ordered_against_real_time_is_caught() {
+    let mut d = base();
+    let writes = ok_logged_writes(&d);
+    // A later-zxid write of one client, and an earlier-zxid write of another client that
+    // we pretend was invoked only after the first returned.
+    let (a, b) = writes
+        .iter()
+        .rev()
+        .find_map(|&a| {
+            let b = writes
+                .iter()
+                .copied()
+                .find(|&b| d.ops[b].client != d.ops[a].client)?;
+            Some((a, b))
+        })
+        .expect("two clients wrote");
+    assert!(d.ops[a].reply_zxid() > d.ops[b].reply_zxid());
+    let a_ret = d.ops[a].ret.as_ref().unwrap().ms;
+    d.ops[b].invoke_ms = a_ret + 1;
+    let rb = d.ops[b].ret.as_mut().unwrap();
+    rb.ms = rb.ms.max(a_ret + 2);
+    assert_eq!(names(&failing(&d)), vec!["real-time"]);
+}
+
+#[test]
+fn replies_out_of_submission_order_are_caught() {
+    let mut d = base();
+    let (x, y) = d
+        .ops
+        .windows(2)
+        .find(|w| {
+            w[0].client == w[1].client
+                && w[0].incarnation == w[1].incarnation
+                && w[0].answered()
+                && w[1].answered()
+        })
+        .map(|w| (w[0].index, w[1].index))
+        .expect("consecutive answered ops");
+    let sx = d.ops[x].ret.as_ref().unwrap().seq;
+    let sy = d.ops[y].ret.as_ref().unwrap().seq;
+    d.ops[x].ret.as_mut().unwrap().seq = sy;
+    d.ops[y].ret.as_mut().unwrap().seq = sx;
+    assert_eq!(names(&failing(&d)), vec!["session-order"]);
+}
+
+#[test]
+fn sequential_names_going_backwards_are_caught() {
+    let mut d = base();
+    let seq: Vec<usize> = d
+        .log
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(&e.txn, Txn::Create { path, .. } if path.starts_with("/s/n-")))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(seq.len() >= 2);
+    let (p, q) = (seq[0], seq[seq.len() - 1]);
+    let path_of = |t: &Txn| match t {
+        Txn::Create { path, .. } => path.clone(),
+        _ => unreachable!(),
+    };
+    let (pp, pq) = (path_of(&d.log[p].txn), path_of(&d.log[q].txn));
+    for (i, new) in [(p, pq), (q, pp)] {
+        if let Txn::Create { path, .. } = &mut d.log[i].txn {
+            *path = new;
+        }
+    }
+    assert!(names(&failing(&d)).contains(&"sequential"));
+}
+
+#[test]
+fn an_ephemeral_seen_after_its_session_closed_is_caught() {
+    let mut d = base();
+    let (read, owner) = d
+        .ops
+        .iter()
+        .find_map(|o| {
+            let ret = o.ret.as_ref()?;
+            let owner = match ret.body.as_ref()? {
+                Response::Stat(s) | Response::GetData { stat: s, .. } => s.ephemeral_owner,
+                _ => return None,
+            };
+            (owner.0 != 0 && o.invoke_ms > 0).then_some((o.index, owner))
+        })
+        .expect("some read saw an ephemeral");
+    let ms = d.ops[read].invoke_ms - 1;
+    d.session_ends.push(SessionEnd {
+        session: owner,
+        ms,
+        seq: 0,
+        closed: true,
+    });
+    assert_eq!(names(&failing(&d)), vec!["ephemerals"]);
+}
+
+#[test]
+fn a_txn_no_client_sent_is_caught() {
+    let mut d = base();
+    let w = ok_logged_writes(&d)[10];
+    let p = log_pos(&d, w).unwrap();
+    d.log[p].hdr.cxid = 1_000_000;
+    let f = failing(&d);
+    let replies = f
+        .iter()
+        .find(|v| v.name == "write-replies")
+        .expect("caught");
+    assert!(replies.violations.iter().any(|v| v.starts_with("phantom")));
+    assert!(names(&f).contains(&"durability"));
+}
+
+#[test]
+fn half_a_multi_is_caught() {
+    let mut d = base();
+    let p = d
+        .log
+        .iter()
+        .position(|e| {
+            matches!(&e.txn, Txn::Multi(subs)
+                if subs.len() >= 2 && subs.iter().all(|t| !matches!(t, Txn::Error { .. })))
+        })
+        .expect("a successful multi of two or more ops");
+    if let Txn::Multi(subs) = &mut d.log[p].txn {
+        subs.pop();
+    }
+    let f = failing(&d);
+    let replies = f
+        .iter()
+        .find(|v| v.name == "write-replies")
+        .expect("caught");
+    assert!(replies
+        .violations
+        .iter()
+        .any(|v| v.contains("does not implement")));
+}
+
+#[test]
+fn a_read_of_a_different_value_is_caught() {
+    let mut d = base();
+    let op = d
+        .ops
+        .iter_mut()
+        .find(|o| {
+            matches!(
+                o.ret.as_ref().and_then(|r| r.body.as_ref()),
+                Some(Response::GetData { data: Some(_), .. })
+            )
+        })
+        .expect("a getData with data");
+    if let Some(Response::GetData { data, .. }) = op.ret.as_mut().unwrap().body.as_mut() {
+        *data = Some(b"never written".to_vec());
+    }
+    assert_eq!(names(&failing(&d)), vec!["reads"]);
+}
