@@ -511,3 +511,28 @@ fn r10_auth_while_another_session_writes() {
     }
     assert_eq!(replies(&h.take(b)), vec![(1, 0), (2, 0)]);
 }
+
+/// Found by the server fuzz target: a reply to a request pipelined behind the handshake
+/// (here an unknown opcode) must not overtake the ConnectResponse.
+#[test]
+fn r11_nothing_precedes_the_connect_response() {
+    let mut h = Harness::new(config());
+    h.auto_persist = false;
+    let c = h.open();
+    h.send_connect(c, SessionId(0), vec![0; 16], 30_000, Zxid(0));
+    h.send_raw(c, &[0, 0, 0, 9, 0, 0, 0, 55]);
+    h.submit(c, 10, &Request::Sync { path: "/".into() });
+    assert!(
+        h.take(c).is_empty(),
+        "nothing before the session is durable"
+    );
+    h.persist_all();
+    h.pump();
+    let frames = h.take(c);
+    assert!(matches!(frames.first(), Some(Frame::Connect(r)) if r.timeout_ms > 0));
+    assert_eq!(
+        replies(&frames[1..]),
+        vec![(9, ErrorCode::Unimplemented.code())]
+    );
+    assert!(h.closed.contains(&c));
+}

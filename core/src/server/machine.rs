@@ -534,7 +534,7 @@ impl Server {
             self.enqueue_txn(now, conn, hdr, err, Vec::new(), at_front);
             return;
         }
-        if !at_front && !self.conns[&conn].queue.is_empty() {
+        if !at_front && self.reply_must_wait(conn) {
             // Answer in turn, with the zxid current at that point (reply zxids never go
             // backwards for a client).
             let barrier = self.last_prepared;
@@ -554,6 +554,14 @@ impl Server {
         let body = end_body.then_some(Response::Multi(Vec::new()));
         let frame = encode_reply_frame(h, body.as_ref());
         self.reply_in_order(now, conn, frame, false, at_front);
+    }
+
+    /// Replies on `conn` must queue: earlier ones are pending, or the ConnectResponse has
+    /// not gone out yet (nothing may precede it).
+    fn reply_must_wait(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| !c.queue.is_empty() || c.phase == Phase::CreatingSession)
     }
 
     fn session_ok(&self, conn: ConnId) -> bool {
@@ -792,7 +800,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if at_front || c.queue.is_empty() {
+        if at_front || (c.queue.is_empty() && c.phase != Phase::CreatingSession) {
             self.send(conn, bytes);
             if close {
                 self.close_conn(conn);
