@@ -6,6 +6,7 @@ scripts/kazoo-suite.sh. Environment:
 - ``KAZOO_SUITE_TARGET``: ``corral`` or ``zookeeper``.
 - ``CORRAL_BIN``: the ``corral`` binary (target ``corral`` only).
 - ``KAZOO_SUITE_RESULTS``: file to write ``nodeid outcome`` lines to.
+- ``KAZOO_SUITE_SERVER_LOG``: file that collects each Corral server's log.
 - ``KAZOO_SUITE_EXCLUDE``: exclusion list (``nodeid  # reason`` lines); the
   listed tests are deselected and recorded as ``deselected``.
 
@@ -18,11 +19,9 @@ maxClientCnxns, 4lw whitelist, and the superDigest that kazoo passes to the
 JVM as a system property).
 """
 
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -43,16 +42,6 @@ LOOPBACK_ENTRIES = [
     "secureClientPortAddress=%s" % LOOPBACK,
     "admin.serverAddress=%s" % LOOPBACK,
 ]
-
-
-def _die_with_parent():
-    """Child pre-exec hook: get SIGTERM if the pytest process dies (Linux)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def _wait_listening(port, deadline_s, proc):
@@ -127,7 +116,6 @@ class CorralServer(object):
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
             )
         finally:
             logf.close()
@@ -183,8 +171,16 @@ class CorralServer(object):
         self._running = False
 
     def destroy(self):
-        """Stop the server and remove its working directory."""
+        """Stop the server and remove its working directory.
+
+        Its log is first appended to $KAZOO_SUITE_SERVER_LOG, when set.
+        """
         self.stop()
+        keep = os.environ.get("KAZOO_SUITE_SERVER_LOG")
+        if keep and os.path.exists(self.log_path):
+            with open(keep, "ab") as out, open(self.log_path, "rb") as f:
+                out.write(("=== %s\n" % self.working_path).encode())
+                shutil.copyfileobj(f, out)
         shutil.rmtree(self.working_path, True)
 
     def get_logs(self, num_lines=100):
@@ -282,6 +278,16 @@ _OUTCOMES = {}
 
 
 def pytest_configure(config):
+    # A server already on kazoo's port would silently be tested instead of ours.
+    port = int(os.environ.get("ZOOKEEPER_PORT_OFFSET", 20000))
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            raise pytest.UsageError(
+                "something already listens on %s:%d; set ZOOKEEPER_PORT_OFFSET"
+                % (LOOPBACK, port)
+            )
+    except OSError:
+        pass
     path = os.environ.get("KAZOO_SUITE_EXCLUDE")
     if path:
         _EXCLUDED.update(load_exclusions(path))
