@@ -536,3 +536,25 @@ fn r11_nothing_precedes_the_connect_response() {
     );
     assert!(h.closed.contains(&c));
 }
+
+/// A write from a closing session fails with SessionExpired and, as in ZooKeeper (the txn
+/// header is made before the session check), is logged as an error txn.
+#[test]
+fn r12_write_after_close_session_consumes_a_zxid() {
+    let mut h = Harness::new(config());
+    let (a, _) = h.connect(30_000);
+    h.auto_persist = false;
+    h.submit(a, 1, &Request::CloseSession);
+    h.submit(a, 2, &create("/late", b"", 0));
+    h.persist_all();
+    h.pump();
+    let last = h.log.last().expect("logged");
+    assert_eq!(
+        last.txn,
+        corral_core::txn::Txn::Error {
+            err: ErrorCode::SessionExpired
+        }
+    );
+    assert_eq!(h.server.last_zxid(), last.hdr.zxid);
+    assert!(h.closed.contains(&a));
+}

@@ -177,7 +177,7 @@ impl Server {
             let same_ip = self
                 .conns
                 .values()
-                .filter(|c| c.remote.ip() == remote.ip())
+                .filter(|c| !c.closed && c.remote.ip() == remote.ip())
                 .count();
             if same_ip >= limit {
                 self.outputs.push_back(Output::Close { conn });
@@ -449,8 +449,12 @@ impl Server {
         }
         if req.is_write() {
             if !session_ok && !matches!(req, Request::CloseSession) {
-                let frame = self.frame(hdr.xid, Err(ErrorCode::SessionExpired));
-                self.reply_in_order(now, conn, frame, false, at_front);
+                // ZooKeeper makes the txn header before it checks the session, so this
+                // failed write is logged as an error txn and consumes a zxid too.
+                let txn = Txn::Error {
+                    err: ErrorCode::SessionExpired,
+                };
+                self.enqueue_txn(now, conn, hdr, txn, Vec::new(), at_front);
                 return;
             }
             self.handle_write(now, conn, hdr, req, at_front);

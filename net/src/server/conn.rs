@@ -29,6 +29,10 @@ const COALESCE_BYTES: usize = 256 << 10;
 /// How long a new connection may take to send its first 4 bytes (ZooKeeper's
 /// `sessionlessCnxnTimeout` default).
 pub const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write that makes no progress for this long drops the connection: a client that stops
+/// reading must not hold its socket (and its queued output) forever, nor keep a `Close`
+/// from the core waiting behind a blocked write.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the peer to close after a four-letter-word answer.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -206,8 +210,15 @@ async fn write_loop(
         }
         if !buf.is_empty() {
             let n = buf.len();
-            if wr.write_all(&buf).await.is_err() {
-                return;
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::warn!(
+                        "dropping a connection that has not read its replies for {WRITE_TIMEOUT:?}"
+                    );
+                    return;
+                }
             }
             buf.clear();
             flow.queued.fetch_sub(n, Ordering::AcqRel);
