@@ -48,18 +48,39 @@ impl NodeState {
 pub struct Overlay {
     /// path → (zxid of the last in-flight txn that touched it, state after it; None = deleted).
     nodes: BTreeMap<String, (Zxid, Option<NodeState>)>,
+    /// The paths each in-flight zxid touched, so that `applied` costs what that txn touched
+    /// rather than a scan of every pending path.
+    by_zxid: BTreeMap<Zxid, Vec<String>>,
 }
 
 impl Overlay {
     /// Forget the records of `zxid` once it is applied to the tree (records overwritten by
     /// a later in-flight txn stay: they describe the future).
     pub fn applied(&mut self, zxid: Zxid) {
-        self.nodes.retain(|_, (z, _)| *z > zxid);
+        while let Some(entry) = self.by_zxid.first_entry() {
+            if *entry.key() > zxid {
+                break;
+            }
+            let (z, paths) = entry.remove_entry();
+            for p in paths {
+                // A later in-flight txn may have overwritten the record: keep that one.
+                if self.nodes.get(&p).is_some_and(|(rz, _)| *rz <= z) {
+                    self.nodes.remove(&p);
+                }
+            }
+        }
     }
 
     /// Drop everything (after recovery or a leader change).
     pub fn clear(&mut self) {
         self.nodes.clear();
+        self.by_zxid.clear();
+    }
+
+    /// Record the state of `path` after the in-flight txn `zxid`.
+    fn record(&mut self, zxid: Zxid, path: String, state: Option<NodeState>) {
+        self.by_zxid.entry(zxid).or_default().push(path.clone());
+        self.nodes.insert(path, (zxid, state));
     }
 
     /// Number of paths with pending state.
@@ -157,7 +178,7 @@ pub fn prepare(
     };
     let layer = std::mem::take(&mut view.layer);
     for (path, state) in layer {
-        overlay.nodes.insert(path, (zxid, state));
+        overlay.record(zxid, path, state);
     }
     txn
 }
@@ -193,7 +214,7 @@ pub fn prepare_close_session(
     }
     let layer = std::mem::take(&mut view.layer);
     for (path, state) in layer {
-        overlay.nodes.insert(path, (zxid, state));
+        overlay.record(zxid, path, state);
     }
     Txn::CloseSession { ephemerals }
 }
@@ -230,7 +251,7 @@ pub fn prepare_delete_container(
     };
     let layer = std::mem::take(&mut view.layer);
     for (p, state) in layer {
-        overlay.nodes.insert(p, (zxid, state));
+        overlay.record(zxid, p, state);
     }
     txn
 }
