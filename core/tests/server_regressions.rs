@@ -25,6 +25,30 @@ fn replies(frames: &[Frame]) -> Vec<(i32, i32)> {
         .collect()
 }
 
+/// Authenticate `a` as alice and create `/secure`, readable and writable only by alice.
+fn secure_node(h: &mut Harness, a: corral_core::types::ConnId) {
+    h.call(a, 1, &auth("alice:pw"));
+    let acl = vec![Acl {
+        perms: 31,
+        id: Id::new("digest", &corral_core::acl::digest_id("alice:pw")),
+    }];
+    let (hdr, _) = h.call(
+        a,
+        2,
+        &Request::Create {
+            op: 1,
+            req: corral_core::proto::CreateRequest {
+                path: "/secure".into(),
+                data: Some(vec![]),
+                acl: Some(acl),
+                flags: 0,
+                ttl: None,
+            },
+        },
+    );
+    assert_eq!(hdr.err, 0);
+}
+
 fn auth(user_pw: &str) -> Request {
     Request::Auth {
         auth_type: 0,
@@ -194,7 +218,8 @@ fn r4_queued_error_reply_zxid_goes_backwards() {
 }
 
 /// After an unknown opcode (Unimplemented + close) ZooKeeper processes nothing more from the
-/// connection. Here, a write pipelined after it is still applied while the close waits.
+/// connection. The bug was that a write pipelined after it was still applied while the
+/// close waited in the queue.
 #[test]
 fn r5_write_after_unknown_opcode_is_still_applied() {
     let mut h = Harness::new(config());
@@ -407,31 +432,13 @@ fn r9_zxid_counter_exhaustion_panics_on_next_handshake() {
     assert!(r.is_ok(), "handshake panicked at the zxid counter limit");
 }
 
-/// (For the prototype fix) the Java client primes auth right after the ConnectRequest and
-/// then sends queued user requests; a write needing that auth must succeed.
+/// The Java client primes auth right after the ConnectRequest and then sends queued user
+/// requests; a write needing that auth must succeed.
 #[test]
 fn p1_auth_pipelined_in_handshake_precedes_pipelined_write() {
     let mut h = Harness::new(config());
     let (a, _) = h.connect(30_000);
-    h.call(a, 1, &auth("alice:pw"));
-    let acl = vec![Acl {
-        perms: 31,
-        id: Id::new("digest", &corral_core::acl::digest_id("alice:pw")),
-    }];
-    h.call(
-        a,
-        2,
-        &Request::Create {
-            op: 1,
-            req: corral_core::proto::CreateRequest {
-                path: "/secure".into(),
-                data: Some(vec![]),
-                acl: Some(acl),
-                flags: 0,
-                ttl: None,
-            },
-        },
-    );
+    secure_node(&mut h, a);
     h.auto_persist = false;
     let c = h.open();
     h.send_connect(c, SessionId(0), vec![0; 16], 30_000, h.server.last_zxid());
@@ -465,32 +472,14 @@ fn p1_auth_pipelined_in_handshake_precedes_pipelined_write() {
     assert_eq!(replies(&frames), vec![(-4, 0), (1, 0), (2, 0)]);
 }
 
-/// HEAD (b425f9a) defers every read-path request, addAuth included, while ANY session has
-/// a txn in flight. The next write on the same connection is not deferred, so it is
-/// prepared without the identity the client just added: NoAuth under ordinary load.
+/// The bug: addAuth was deferred like a read while ANY session had a txn in flight, while
+/// the next write on the same connection was prepared at once, without the identity the
+/// client had just added: NoAuth under ordinary load.
 #[test]
 fn r10_auth_while_another_session_writes() {
     let mut h = Harness::new(config());
     let (a, _) = h.connect(30_000);
-    h.call(a, 1, &auth("alice:pw"));
-    let acl = vec![Acl {
-        perms: 31,
-        id: Id::new("digest", &corral_core::acl::digest_id("alice:pw")),
-    }];
-    h.call(
-        a,
-        2,
-        &Request::Create {
-            op: 1,
-            req: corral_core::proto::CreateRequest {
-                path: "/secure".into(),
-                data: Some(vec![]),
-                acl: Some(acl),
-                flags: 0,
-                ttl: None,
-            },
-        },
-    );
+    secure_node(&mut h, a);
     let (b, _) = h.connect(30_000);
     let (other, _) = h.connect(30_000);
     h.auto_persist = false;

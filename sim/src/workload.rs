@@ -143,13 +143,10 @@ impl Workload {
         let mut ops = Vec::new();
         for _ in 0..n {
             let sub = match self.rng.range(0, 3) {
+                // create or create2 (self.create draws the opcode), persistent
                 0 => {
                     let p = *self.rng.pick(KEYS);
-                    let mut c = self.create(p, flags::PERSISTENT);
-                    if let Request::Create { op, .. } = &mut c {
-                        *op = op::CREATE;
-                    }
-                    c
+                    self.create(p, flags::PERSISTENT)
                 }
                 1 => self.set_data(),
                 2 => self.delete(),

@@ -56,15 +56,24 @@ pub fn answer(tree: &DataTree, req: &Request) -> Option<Result<Response, ErrorCo
     })
 }
 
-/// The reply ZooKeeper 3.8.0 sends for a write of opcode `op` whose txn applied with
-/// `results`. (A failed multi is a success reply holding per-op errors; every create
-/// inside a multi answers with a path-only result.)
-pub fn write_reply(op_code: i32, results: &[OpResult]) -> Result<Response, ErrorCode> {
-    if op_code == op::MULTI {
+/// The reply Corral owes for the write `request` whose txn applied with `results`. (A
+/// failed multi is a success reply holding per-op errors. Inside a multi, an op-1 create
+/// answers with a path-only result and create2/createContainer/createTTL with the path
+/// and Stat: 3.8.4+ behaviour, a documented deliberate difference from 3.8.0.)
+pub fn write_reply(request: &Request, results: &[OpResult]) -> Result<Response, ErrorCode> {
+    let op_code = request.op();
+    if let Request::Multi(sub_requests) = request {
         let subs = results
             .iter()
-            .map(|r| match r {
-                OpResult::Created { path, .. } => MultiResult::Create { path: path.clone() },
+            .enumerate()
+            .map(|(i, r)| match r {
+                OpResult::Created { path, stat } => match sub_requests.get(i).map(Request::op) {
+                    Some(op::CREATE) | None => MultiResult::Create { path: path.clone() },
+                    Some(_) => MultiResult::Create2 {
+                        path: path.clone(),
+                        stat: *stat,
+                    },
+                },
                 OpResult::Deleted => MultiResult::Delete,
                 OpResult::DataSet { stat } | OpResult::AclSet { stat } => {
                     MultiResult::SetData { stat: *stat }

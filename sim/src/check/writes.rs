@@ -134,7 +134,7 @@ pub fn write_replies(f: &Facts) -> Verdict {
         let Some(ret) = op.ret.as_ref().filter(|_| op.answered()) else {
             continue;
         };
-        let expected = model::write_reply(op.request.op(), &f.replay.results[p].results);
+        let expected = model::write_reply(&op.request, &f.replay.results[p].results);
         let actual = match (&ret.outcome, &ret.body) {
             (Outcome::Ok, Some(b)) => Ok(b.clone()),
             (Outcome::Failed(e), _) => Err(*e),
