@@ -125,6 +125,9 @@ fn run(
                 }
             }
             Err(e) => {
+                // Refuse further batches before reporting, so that once the failure is
+                // seen nothing can still be queued behind it (fail-stop).
+                rx.close();
                 let _ = done.send(Completion::Failed(e));
                 return;
             }
