@@ -14,6 +14,7 @@ pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod snapshot;
 pub mod tree;
 pub mod txn;
 pub mod types;

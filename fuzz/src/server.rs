@@ -75,6 +75,24 @@ impl World {
                     }
                     self.pending.push_back(token);
                 }
+                Output::Snapshot { token, zxid } => {
+                    // The live tree stands for what the shell would rebuild from the log;
+                    // its snapshot must load back to the same digest.
+                    assert_eq!(
+                        self.server.tree().last_zxid(),
+                        zxid,
+                        "snapshot of applied state"
+                    );
+                    let image = corral_core::snapshot::Image {
+                        tree: self.server.tree().clone(),
+                        sessions: Default::default(),
+                    };
+                    let back =
+                        corral_core::snapshot::read(&corral_core::snapshot::to_bytes(&image))
+                            .expect("snapshot loads");
+                    assert_eq!(back.tree.digest(), image.tree.digest());
+                    self.server.snapshotted(token, zxid, true);
+                }
                 Output::Close { conn } => {
                     let c = self.conns.entry(conn).or_default();
                     c.closed = true;
@@ -201,6 +219,7 @@ pub fn fuzz_server(data: &[u8]) {
     let config = ServerConfig {
         extended_types_enabled: data.first().is_some_and(|b| b % 2 == 0),
         container_check_interval_ms: 1000,
+        snap_count: 4,
         ..ServerConfig::default()
     };
     let mut server = Server::new(config, now);

@@ -14,12 +14,20 @@
 //!
 //! Record layout: `u32 BE payload length`, `u32 BE FNV-1a checksum of the payload`,
 //! payload = `LogEntry::to_bytes()`.
+//!
+//! Snapshots are built the way the real shell builds them (previous snapshot plus the
+//! durable log, in the core's snapshot format) and land atomically, like a renamed file.
+//! After each one the log prefix older than the oldest kept snapshot is purged; purged
+//! entries move to an archive that only the checkers read, so recovery really starts from
+//! the snapshot.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use corral_core::server::LogEntry;
+use corral_core::snapshot::{self, Image};
+use corral_core::types::Zxid;
 
 use crate::rng::Rng;
 
@@ -46,9 +54,15 @@ pub struct CrashReport {
     pub garbage_bytes: usize,
 }
 
+/// Snapshots kept on a disk (the newest ones).
+const SNAPSHOTS_KEPT: usize = 2;
+
 /// What recovery found.
 #[derive(Clone, Debug, Default)]
 pub struct Recovery {
+    /// The newest snapshot, loaded.
+    pub image: Option<Image>,
+    /// Log entries after the snapshot.
     pub entries: Vec<LogEntry>,
     /// Bytes cut off the end (a torn or garbage tail).
     pub truncated_bytes: usize,
@@ -59,6 +73,10 @@ pub struct Recovery {
 pub struct Disk {
     durable: Vec<u8>,
     unsynced: Vec<u8>,
+    /// Snapshot files, oldest first.
+    snapshots: Vec<Vec<u8>>,
+    /// Entries purged from the log (for the checkers only; recovery never sees them).
+    archived: Vec<LogEntry>,
 }
 
 impl Disk {
@@ -125,26 +143,107 @@ impl Disk {
         report
     }
 
-    /// Read every whole, checksum-valid record; cut the log after the last one.
+    /// Load the newest snapshot, read every whole, checksum-valid record after it, and cut
+    /// the log after the last one.
     ///
     /// # Panics
-    /// If a record with a valid checksum does not decode: that is a codec bug, not a crash
-    /// effect.
+    /// If a record with a valid checksum does not decode, a snapshot does not load, or the
+    /// log does not continue the snapshot: those are bugs, not crash effects.
     pub fn recover(&mut self) -> Recovery {
         assert!(self.unsynced.is_empty(), "recover on a running disk");
-        let (entries, good) = parse(&self.durable);
+        let (all, good) = parse(&self.durable);
         let truncated_bytes = self.durable.len() - good;
         self.durable.truncate(good);
+        let image = self
+            .snapshots
+            .last()
+            .map(|b| snapshot::read(b).unwrap_or_else(|e| panic!("snapshot does not load: {e}")));
+        let base = image.as_ref().map_or(Zxid::ZERO, Image::zxid);
+        let entries: Vec<LogEntry> = all.into_iter().filter(|e| e.hdr.zxid > base).collect();
+        if let Some(first) = entries.first() {
+            assert!(
+                first.hdr.zxid.0 == base.0 + 1 || first.hdr.zxid.epoch() > base.epoch(),
+                "log resumes at {} after snapshot {base}",
+                first.hdr.zxid
+            );
+        }
         Recovery {
+            image,
             entries,
             truncated_bytes,
         }
     }
 
-    /// The entries a recovery would find now (after a crash that tore nothing), without
-    /// changing the disk: the durable history the checkers hold the server to.
+    /// Write a snapshot as of `zxid` (durable in the log) built from the previous snapshot
+    /// and the log, then purge log records older than the oldest snapshot kept. Returns the
+    /// snapshot's size.
+    pub fn snapshot(&mut self, zxid: Zxid) -> Result<usize, String> {
+        let mut image = match self.snapshots.last() {
+            Some(b) => snapshot::read(b).map_err(|e| e.to_string())?,
+            None => Image::new(),
+        };
+        if image.zxid() >= zxid {
+            return Err(format!(
+                "snapshot {} is not older than {zxid}",
+                image.zxid()
+            ));
+        }
+        for e in parse(&self.durable).0 {
+            if e.hdr.zxid > image.zxid() && e.hdr.zxid <= zxid {
+                image.apply(&e);
+            }
+        }
+        if image.zxid() != zxid {
+            return Err(format!(
+                "the durable log ends at {} before {zxid}",
+                image.zxid()
+            ));
+        }
+        let bytes = snapshot::to_bytes(&image);
+        let size = bytes.len();
+        self.snapshots.push(bytes);
+        if self.snapshots.len() > SNAPSHOTS_KEPT {
+            self.snapshots.remove(0);
+        }
+        let oldest = snapshot::read_header(&self.snapshots[0])
+            .map_err(|e| e.to_string())?
+            .zxid;
+        self.purge_through(oldest);
+        Ok(size)
+    }
+
+    /// Move durable records with zxids up to `zxid` to the archive.
+    fn purge_through(&mut self, zxid: Zxid) {
+        let mut at = 0;
+        while at + HEADER_LEN <= self.durable.len() {
+            let len =
+                u32::from_be_bytes(self.durable[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let Some(payload) = self.durable.get(at + HEADER_LEN..at + HEADER_LEN + len) else {
+                break;
+            };
+            let Ok(entry) = LogEntry::from_bytes(payload) else {
+                break;
+            };
+            if entry.hdr.zxid > zxid {
+                break;
+            }
+            self.archived.push(entry);
+            at += HEADER_LEN + len;
+        }
+        self.durable.drain(..at);
+    }
+
+    /// Number of snapshots on the disk.
+    pub fn snapshot_count(&self) -> usize {
+        self.snapshots.len()
+    }
+
+    /// Every entry ever made durable (purged ones included), without changing the disk: the
+    /// durable history the checkers hold the server to.
     pub fn durable_entries(&self) -> Vec<LogEntry> {
-        parse(&self.durable).0
+        let mut all = self.archived.clone();
+        all.extend(parse(&self.durable).0);
+        all
     }
 }
 
@@ -245,5 +344,29 @@ mod tests {
             assert_eq!(d.durable_entries().last(), Some(&entry(9)));
         }
         assert!(saw_torn && saw_garbage);
+    }
+
+    #[test]
+    fn snapshots_purge_the_log_and_recovery_starts_from_them() {
+        let mut d = Disk::default();
+        for z in 1..=10 {
+            d.append(&entry(z));
+        }
+        d.sync_to(d.written());
+        d.snapshot(Zxid(4)).unwrap();
+        d.snapshot(Zxid(7)).unwrap();
+        assert!(
+            d.snapshot(Zxid(7)).is_err(),
+            "no snapshot twice at one zxid"
+        );
+        assert!(d.snapshot(Zxid(11)).is_err(), "only durable zxids");
+        d.snapshot(Zxid(9)).unwrap();
+        assert_eq!(d.snapshot_count(), 2);
+        // Records through 7 (the oldest kept snapshot) are purged but still archived.
+        assert_eq!(parse(&d.durable).0.first(), Some(&entry(8)));
+        assert_eq!(d.durable_entries().len(), 10);
+        let rec = d.recover();
+        assert_eq!(rec.image.as_ref().map(Image::zxid), Some(Zxid(9)));
+        assert_eq!(rec.entries, vec![entry(10)]);
     }
 }

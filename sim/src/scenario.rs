@@ -93,6 +93,9 @@ pub struct Scenario {
     /// fsync latency range, and how often (percent) an fsync is slow (10x).
     pub fsync_ms: (u64, u64),
     pub slow_fsync_percent: u32,
+    /// The server's snapCount: small, so that runs take several snapshots and crashes
+    /// recover from them.
+    pub snap_count: u64,
     /// Normal network latency range.
     pub latency_ms: (u64, u64),
     /// Faults, by start time. All are over by `heal_ms`.
@@ -149,8 +152,11 @@ impl Scenario {
         }
         faults.sort_by_key(|f| f.at_ms);
         let heal_ms = faults.iter().map(Fault::end_ms).max().unwrap_or(0);
+        // Drawn from its own stream so that adding it left every other draw unchanged.
+        let snap_count = Rng::derive(seed, "snapshots").range(20, 400) as u64;
         Scenario {
             seed,
+            snap_count,
             servers: 1,
             clients,
             workload_ms,

@@ -95,6 +95,14 @@ impl Driver {
                     }
                     Output::Close { conn } => closed.push(conn),
                     Output::Persist { token, entries } => self.persist(token, entries),
+                    Output::Snapshot { token, zxid } => {
+                        let r = self.ctx.disks.with(&self.ctx.name, |d| d.snapshot(zxid));
+                        match &r {
+                            Ok(size) => self.trace(format!("snapshot at {zxid} ({size} bytes)")),
+                            Err(e) => self.trace(format!("snapshot at {zxid} failed: {e}")),
+                        }
+                        self.server.snapshotted(token, zxid, r.is_ok());
+                    }
                 }
             }
             if closed.is_empty() {
@@ -177,11 +185,16 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
         tick_time_ms: sc.tick_time_ms,
         min_session_timeout_ms: 2 * sc.tick_time_ms,
         max_session_timeout_ms: 20 * sc.tick_time_ms,
+        snap_count: sc.snap_count,
         ..ServerConfig::default()
     };
     let max_frame = config.max_buffer;
     let mut server = Server::new(config, now);
     let n = recovery.entries.len();
+    let from = recovery.image.as_ref().map(|i| i.zxid());
+    if let Some(image) = recovery.image {
+        server.restore(image);
+    }
     for e in recovery.entries {
         server.replay(e);
     }
@@ -194,7 +207,8 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
         ctx,
     };
     d.trace(format!(
-        "start #{incarnation}: replayed {n} entries to {}, cut {} torn bytes",
+        "start #{incarnation}: snapshot {:?} + {n} entries to {}, cut {} torn bytes",
+        from,
         d.server.last_zxid(),
         recovery.truncated_bytes
     ));

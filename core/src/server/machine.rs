@@ -14,6 +14,7 @@ use crate::proto::request::{Request, RequestError};
 use crate::proto::response::Response;
 use crate::proto::{encode_reply_frame, op};
 use crate::session::SessionTracker;
+use crate::snapshot::Image;
 use crate::tree::DataTree;
 use crate::txn::{Txn, TxnHeader};
 use crate::types::{ConnId, Millis, SessionId, Zxid};
@@ -58,6 +59,12 @@ pub struct Server {
     outputs: VecDeque<Output>,
     /// Sessions recovered from the log, re-tracked with fresh deadlines by `start`.
     recovered_sessions: BTreeMap<SessionId, i64>,
+    /// Txns made durable since the last snapshot was requested.
+    since_snapshot: u64,
+    /// The outstanding `Output::Snapshot`, if any.
+    snapshot_pending: Option<PersistToken>,
+    /// Zxid of the last snapshot the driver reported written.
+    pub(crate) last_snapshot: Zxid,
     next_container_check: Millis,
     pub(crate) started_at: Millis,
     pub(crate) packets_received: u64,
@@ -87,11 +94,30 @@ impl Server {
             next_token: 1,
             outputs: VecDeque::new(),
             recovered_sessions: BTreeMap::new(),
+            since_snapshot: 0,
+            snapshot_pending: None,
+            last_snapshot: Zxid::ZERO,
             started_at: now,
             packets_received: 0,
             packets_sent: 0,
             latency: Default::default(),
         }
+    }
+
+    /// Start from a snapshot's image (recovery, before any `replay`).
+    pub fn restore(&mut self, image: Image) {
+        assert!(
+            self.tree.last_zxid() == Zxid::ZERO && self.conns.is_empty(),
+            "restore must come first"
+        );
+        self.tree = image.tree;
+        self.recovered_sessions = image
+            .sessions
+            .into_iter()
+            .map(|(id, t)| (id, i64::from(t)))
+            .collect();
+        self.last_prepared = self.tree.last_zxid();
+        self.last_snapshot = self.tree.last_zxid();
     }
 
     /// Apply one durable log entry during recovery. Entries must come in zxid order.
@@ -114,6 +140,7 @@ impl Server {
             _ => {}
         }
         self.last_prepared = self.tree.last_zxid();
+        self.since_snapshot += 1;
     }
 
     /// Finish recovery: recovered sessions get a fresh deadline, as in ZooKeeper, so the
@@ -244,10 +271,49 @@ impl Server {
                 break;
             }
             let (_, entries) = self.inflight.pop_front().expect("front exists");
+            self.since_snapshot += entries.len() as u64;
             for entry in entries {
                 self.apply(now, entry);
             }
         }
+        self.maybe_snapshot();
+    }
+
+    /// Request a snapshot once enough txns are durable (see `ServerConfig::snap_count`).
+    fn maybe_snapshot(&mut self) {
+        let count = self.config.snap_count;
+        if count == 0 || self.snapshot_pending.is_some() {
+            return;
+        }
+        // ZooKeeper draws the threshold at random in [snapCount/2, snapCount); a fixed
+        // offset per server id spreads an ensemble's snapshots just as well, deterministically.
+        let half = (count / 2).max(1);
+        let threshold = half + (self.config.server_id.unsigned_abs().wrapping_mul(7919) % half);
+        if self.since_snapshot < threshold {
+            return;
+        }
+        let token = PersistToken(self.next_token);
+        self.next_token += 1;
+        self.since_snapshot = 0;
+        self.snapshot_pending = Some(token);
+        let zxid = self.tree.last_zxid();
+        self.outputs.push_back(Output::Snapshot { token, zxid });
+    }
+
+    /// The driver wrote the snapshot requested with `token` (or gave up on it: `written`
+    /// false; a failed snapshot loses nothing, the log still holds every txn).
+    pub fn snapshotted(&mut self, token: PersistToken, zxid: Zxid, written: bool) {
+        if self.snapshot_pending == Some(token) {
+            self.snapshot_pending = None;
+            if written {
+                self.last_snapshot = self.last_snapshot.max(zxid);
+            }
+        }
+    }
+
+    /// Zxid of the newest snapshot restored or written.
+    pub fn last_snapshot_zxid(&self) -> Zxid {
+        self.last_snapshot
     }
 
     /// One frame from a client (length prefix stripped, size already checked).

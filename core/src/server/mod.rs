@@ -3,11 +3,12 @@
 //! by token.
 //!
 //! Drive it like this:
-//! 1. `Server::new(config, now)`, then `replay(entry)` for every durable log entry, then
-//!    `start(now)` (re-tracks recovered sessions with fresh deadlines).
+//! 1. `Server::new(config, now)`, then `restore(image)` with the newest snapshot if there
+//!    is one, then `replay(entry)` for every durable log entry after it, then `start(now)`
+//!    (re-tracks recovered sessions with fresh deadlines).
 //! 2. Feed inputs: `connection_opened`, `frame_received` (one frame payload, length prefix
 //!    already stripped and checked against `config.max_buffer`), `connection_closed`,
-//!    `persisted(token)`, and `tick(now)` whenever `next_deadline()` has passed.
+//!    `persisted(token)`, `snapshotted(token)`, and `tick(now)` whenever `next_deadline()` has passed.
 //! 3. After every input, drain `poll_output()` until `None`.
 //!
 //! Nothing that depends on durability (a write's reply, its watch events) leaves before the
@@ -51,6 +52,10 @@ pub struct ServerConfig {
     /// Requests in flight (all connections) before the server stops reading more
     /// (`globalOutstandingLimit`).
     pub global_outstanding_limit: usize,
+    /// `snapCount`: a snapshot is requested once about this many txns were made durable
+    /// since the last one (between half and all of it, offset per server id as ZooKeeper
+    /// randomises it, so that an ensemble does not snapshot everywhere at once). 0 = never.
+    pub snap_count: u64,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +74,7 @@ impl Default for ServerConfig {
             super_digest: None,
             skip_acl: false,
             global_outstanding_limit: 1000,
+            snap_count: 100_000,
         }
     }
 }
@@ -91,6 +97,11 @@ pub enum Output {
         token: PersistToken,
         entries: Vec<LogEntry>,
     },
+    /// Write a snapshot of the state as of `zxid` (already durable in the log), then call
+    /// `Server::snapshotted(token)`. At most one is outstanding. The driver builds it from
+    /// storage (previous snapshot plus log), not from the live tree, so the server goes on
+    /// serving meanwhile; it may also purge old snapshots and log segments afterwards.
+    Snapshot { token: PersistToken, zxid: Zxid },
 }
 
 /// Per-connection counters for the `cons`/`stat` four-letter words.

@@ -21,6 +21,7 @@ use crate::types::{Millis, SessionId, Zxid};
 mod acl_cache;
 mod apply;
 mod digest;
+mod load;
 mod node;
 #[cfg(test)]
 mod props;
@@ -29,6 +30,7 @@ mod tests;
 mod verify;
 
 pub use apply::{ApplyResult, OpResult, Trigger};
+pub use load::{TreeLoader, Walk};
 pub use node::{Node, StatPersisted};
 
 use acl_cache::AclCache;
@@ -71,7 +73,18 @@ impl DataTree {
     /// data, world:anyone READ, aversion -1). Every other stat field is 0, so `/zookeeper`
     /// reports cversion -2 and `/` reports numChildren 1, cversion -1.
     pub fn new() -> DataTree {
-        let mut tree = DataTree {
+        let mut tree = DataTree::bare();
+        let open = Acl::open_unsafe();
+        tree.insert_builtin("/", &open, 0);
+        tree.insert_builtin("/zookeeper", &open, 0);
+        tree.insert_builtin("/zookeeper/quota", &open, 0);
+        tree.insert_builtin("/zookeeper/config", &Acl::read_unsafe(), -1);
+        tree
+    }
+
+    /// A tree without a single node (not even the root); only loading starts from one.
+    fn bare() -> DataTree {
+        DataTree {
             nodes: NodeMap::default(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -80,13 +93,7 @@ impl DataTree {
             last_zxid: Zxid::ZERO,
             data_size: 0,
             digest: 0,
-        };
-        let open = Acl::open_unsafe();
-        tree.insert_builtin("/", &open, 0);
-        tree.insert_builtin("/zookeeper", &open, 0);
-        tree.insert_builtin("/zookeeper/quota", &open, 0);
-        tree.insert_builtin("/zookeeper/config", &Acl::read_unsafe(), -1);
-        tree
+        }
     }
 
     fn insert_builtin(&mut self, path: &str, acl: &[Acl], aversion: i32) {

@@ -87,6 +87,8 @@ impl Harness {
                         self.server.connection_closed(self.now, conn);
                     }
                     Output::Persist { token, entries } => self.pending.push((token, entries)),
+                    // The harness keeps the whole log and replays it on restart.
+                    Output::Snapshot { token, zxid } => self.server.snapshotted(token, zxid, true),
                 }
             }
             if self.auto_persist && !self.pending.is_empty() {

@@ -97,8 +97,6 @@ pub struct Config {
     pub snap_retain_count: u32,
     /// `autopurge.purgeInterval` in hours; 0 = never purge.
     pub purge_interval_hours: u32,
-    /// `snapCount` (at least 2).
-    pub snap_count: u64,
     /// `preAllocSize` in KiB.
     pub pre_alloc_size_kb: u64,
     /// `forceSync`: fsync the log before replying. `no` is unsafe.
@@ -121,7 +119,6 @@ impl Default for Config {
             whitelist: Whitelist::default_set(),
             snap_retain_count: 3,
             purge_interval_hours: 0,
-            snap_count: 100_000,
             pre_alloc_size_kb: 65_536,
             force_sync: true,
             source: None,
@@ -344,15 +341,18 @@ impl Builder {
         let defaults = Config::default();
         let data_dir = self.data_dir.unwrap_or(defaults.data_dir);
         let data_log_dir = self.data_log_dir.unwrap_or_else(|| data_dir.clone());
+        let mut server = self.server;
+        if let Some(n) = self.snap_count {
+            server.snap_count = n;
+        }
         let config = Config {
-            server: self.server,
+            server,
             client_addr,
             data_dir,
             data_log_dir,
             whitelist: self.whitelist.unwrap_or(defaults.whitelist),
             snap_retain_count: self.snap_retain_count.unwrap_or(defaults.snap_retain_count),
             purge_interval_hours: self.purge_interval_hours.unwrap_or(0),
-            snap_count: self.snap_count.unwrap_or(defaults.snap_count),
             pre_alloc_size_kb: self.pre_alloc_size_kb.unwrap_or(defaults.pre_alloc_size_kb),
             force_sync: self.force_sync.unwrap_or(true),
             source: None,

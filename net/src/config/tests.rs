@@ -56,7 +56,7 @@ fn sample_zoo_cfg() {
     assert_eq!(c.server.container_max_never_used_ms, 5000);
     assert_eq!(c.server.global_outstanding_limit, 10);
     assert_eq!(c.server.super_digest.as_deref(), Some("super:abc="));
-    assert_eq!(c.snap_count, 2, "snapCount is clamped to 2");
+    assert_eq!(c.server.snap_count, 2, "snapCount is clamped to 2");
     assert_eq!(c.pre_alloc_size_kb, 1024);
 }
 

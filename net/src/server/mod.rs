@@ -6,8 +6,10 @@
 //! writer to flush and shut down, `Persist` goes to the log thread, whose completion comes
 //! back as `persisted(token)`. A timer calls `tick` at `next_deadline()`.
 //!
-//! Start-up: lock the data directories, replay the log into a fresh `Server`, `start` it,
-//! open the log for appending, bind the client port.
+//! Start-up: lock the data directories, load the newest snapshot and replay the log after
+//! it into a fresh `Server`, `start` it, open the log for appending, bind the client port.
+//! `Snapshot` outputs go to the snapshot thread (`storage::compactor`), whose completion
+//! comes back as `snapshotted(token)`.
 
 mod conn;
 
@@ -19,6 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use corral_core::server::{LogEntry, Output, PersistToken, Server, StatsSnapshot};
+use corral_core::snapshot::Image;
+use corral_core::types::Zxid;
 use corral_core::types::{ConnId, Millis};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -26,8 +30,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::fourlw::DEFAULT_TRACE_MASK;
-use crate::storage::log::{self, LogWriter, DEFAULT_SEGMENT_BYTES};
+use crate::storage::compactor::{Compactor, CompactorConfig};
+use crate::storage::log::{self, LogWriter};
 use crate::storage::writer::{Batch, Completion, LogThread};
+use crate::storage::{recovery, snapshot};
 use crate::storage::{DataLocks, StorageError};
 use conn::ConnOut;
 pub use conn::{MAX_QUEUED_BYTES, READ_PAUSE_BYTES};
@@ -73,6 +79,7 @@ pub trait Core: Send + 'static {
     fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]);
     fn connection_closed(&mut self, now: Millis, conn: ConnId);
     fn persisted(&mut self, now: Millis, token: PersistToken);
+    fn snapshotted(&mut self, _token: PersistToken, _zxid: Zxid, _written: bool) {}
     fn tick(&mut self, now: Millis);
     fn poll_output(&mut self) -> Option<Output>;
     fn next_deadline(&self) -> Option<Millis>;
@@ -96,6 +103,9 @@ impl Core for Server {
     }
     fn persisted(&mut self, now: Millis, token: PersistToken) {
         Server::persisted(self, now, token)
+    }
+    fn snapshotted(&mut self, token: PersistToken, zxid: Zxid, written: bool) {
+        Server::snapshotted(self, token, zxid, written)
     }
     fn tick(&mut self, now: Millis) {
         Server::tick(self, now)
@@ -225,10 +235,19 @@ fn launch<C: Core>(
         source,
     })?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let compactor = Compactor::spawn(
+        CompactorConfig {
+            snap_dir: snapshot::snap_dir(&config.data_dir),
+            log_dir: log::log_dir(&config.data_log_dir),
+            retain: (config.purge_interval_hours > 0).then_some(config.snap_retain_count as usize),
+        },
+        done_tx.clone(),
+    )
+    .map_err(DriverError::Thread)?;
     let log = LogThread::spawn(writer, done_tx).map_err(DriverError::Thread)?;
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let shell = Arc::new(Shell {
-        snap_dir: config.data_dir.join(log::LOG_SUBDIR),
+        snap_dir: snapshot::snap_dir(&config.data_dir),
         log_dir: log::log_dir(&config.data_log_dir),
         config,
         events: events_tx,
@@ -240,6 +259,7 @@ fn launch<C: Core>(
         core,
         conns: HashMap::new(),
         log: Some(log),
+        compactor: Some(compactor),
         next_conn: 1,
     };
     let task = tokio::spawn(async move {
@@ -255,36 +275,31 @@ fn launch<C: Core>(
     })
 }
 
-/// Lock the directories and read the log, handing each entry to `replay`.
+/// Lock the directories, load the newest snapshot, and replay the log after it.
 fn open_storage(
     config: &Config,
+    restore: &mut dyn FnMut(Image),
     replay: &mut dyn FnMut(LogEntry),
 ) -> Result<(DataLocks, LogWriter), DriverError> {
-    let locks = DataLocks::acquire(&config.data_dir, &config.data_log_dir)?;
-    let dir = log::log_dir(&config.data_log_dir);
-    let rec = log::recover(&dir, &mut |zxid, payload| {
-        let entry = LogEntry::from_bytes(payload).map_err(|e| e.to_string())?;
-        if entry.hdr.zxid != zxid {
-            return Err(format!("entry decodes with zxid {}", entry.hdr.zxid));
-        }
-        replay(entry);
-        Ok(())
-    })?;
-    tracing::info!(
-        "replayed {} log entries from {} (last zxid {})",
-        rec.records,
-        dir.display(),
-        rec.last_zxid
-            .map_or_else(|| "none".to_owned(), |z| z.to_string())
-    );
-    let writer = LogWriter::open(&dir, &rec, DEFAULT_SEGMENT_BYTES, config.force_sync)?;
-    Ok((locks, writer))
+    let rec = recovery::recover(
+        &config.data_dir,
+        &config.data_log_dir,
+        config.force_sync,
+        restore,
+        replay,
+    )?;
+    Ok((rec.locks, rec.writer))
 }
 
-/// Lock the directories, replay the log into a new `Server`, start it.
+/// Lock the directories, recover the state into a new `Server`, start it.
 fn recover(config: &Config) -> Result<Recovered<Server>, DriverError> {
-    let mut core = Server::new(config.server.clone(), wall_ms());
-    let (locks, writer) = open_storage(config, &mut |entry| core.replay(entry))?;
+    let core = std::cell::RefCell::new(Server::new(config.server.clone(), wall_ms()));
+    let (locks, writer) = open_storage(
+        config,
+        &mut |image| core.borrow_mut().restore(image),
+        &mut |entry| core.borrow_mut().replay(entry),
+    )?;
+    let mut core = core.into_inner();
     core.start(wall_ms());
     Ok((locks, core, writer))
 }
@@ -293,6 +308,7 @@ struct Driver<C> {
     core: C,
     conns: HashMap<ConnId, ConnOut>,
     log: Option<LogThread>,
+    compactor: Option<Compactor>,
     next_conn: u64,
 }
 
@@ -326,6 +342,9 @@ impl<C: Core> Driver<C> {
                         }
                     }
                     Some(Completion::Failed(e)) => break Err(DriverError::Storage(e)),
+                    Some(Completion::Snapshot { token, zxid, written }) => {
+                        self.core.snapshotted(token, zxid, written);
+                    }
                     None => break Err(DriverError::LogStopped),
                 },
                 accepted = listener.accept() => match accepted {
@@ -357,6 +376,9 @@ impl<C: Core> Driver<C> {
             tokio::task::spawn_blocking(move || log.shutdown())
                 .await
                 .ok();
+        }
+        if let Some(c) = self.compactor.take() {
+            tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
         }
         result
     }
@@ -431,6 +453,16 @@ impl<C: Core> Driver<C> {
                     let log = self.log.as_ref().ok_or(DriverError::LogStopped)?;
                     log.submit(Batch { token, payloads })
                         .map_err(|_| DriverError::LogStopped)?;
+                }
+                Output::Snapshot { token, zxid } => {
+                    let sent = self
+                        .compactor
+                        .as_ref()
+                        .is_some_and(|c| c.request(token, zxid));
+                    if !sent {
+                        tracing::error!("snapshot thread is gone; snapshot {zxid} not taken");
+                        self.core.snapshotted(token, zxid, false);
+                    }
                 }
             }
         }

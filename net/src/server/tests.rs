@@ -214,7 +214,7 @@ async fn replies_leave_only_after_their_entries_are_durable() {
         data_log_dir: tmp.path().to_owned(),
         ..Config::default()
     };
-    let (locks, writer) = open_storage(&config, &mut |_| {}).unwrap();
+    let (locks, writer) = open_storage(&config, &mut |_| {}, &mut |_| {}).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let h = launch(
         config,

@@ -215,6 +215,73 @@ pub fn recover(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageE
     Ok(rec)
 }
 
+/// Read, without changing anything, the records with zxids in `(after, upto]`, handing each
+/// to `visit` in order. Used to build snapshots and by the inspection tools while a server
+/// may be appending: records after `upto` are never looked at, so a record being written
+/// is never mistaken for damage. Fails if any wanted record is missing or damaged.
+pub fn read_records(
+    dir: &Path,
+    after: Zxid,
+    upto: Zxid,
+    visit: &mut Visitor<'_>,
+) -> Result<u64, StorageError> {
+    let mut segments = list_segments(dir)?;
+    segments.sort();
+    if upto <= after {
+        return Ok(0);
+    }
+    // The segment holding `after`'s successor: the last one named at or before it.
+    let start = segments.iter().rposition(|(z, _)| *z <= after).unwrap_or(0);
+    let mut last: Option<Zxid> = None;
+    let mut count = 0;
+    for (name_zxid, path) in &segments[start..] {
+        let bytes = std::fs::read(path).map_err(StorageError::io("read", path))?;
+        let corrupt = |offset: usize, reason: String| StorageError::Corrupt {
+            path: path.clone(),
+            offset: offset as u64,
+            reason,
+        };
+        check_header(&bytes, *name_zxid).map_err(|b| corrupt(b.offset, b.reason))?;
+        let mut pos = HEADER_LEN;
+        while pos < bytes.len() {
+            let range = valid_record_at(&bytes, pos).map_err(|r| corrupt(pos, r))?;
+            let payload = &bytes[range.clone()];
+            let zxid =
+                payload_zxid(payload).ok_or_else(|| corrupt(pos, "payload too short".into()))?;
+            if zxid > after {
+                match last {
+                    None => check_successor(after, zxid).map_err(|e| {
+                        corrupt(pos, format!("log does not continue zxid {after}: {e}"))
+                    })?,
+                    Some(prev) => check_successor(prev, zxid).map_err(|e| corrupt(pos, e))?,
+                }
+                visit(zxid, payload).map_err(|e| corrupt(pos, format!("entry {zxid}: {e}")))?;
+                count += 1;
+                last = Some(zxid);
+                if zxid >= upto {
+                    return Ok(count);
+                }
+            }
+            pos = range.end;
+        }
+    }
+    Err(StorageError::Corrupt {
+        path: dir.to_owned(),
+        offset: 0,
+        reason: format!(
+            "the log ends at {} before zxid {upto}",
+            last.map_or_else(|| after.to_string(), |z| z.to_string())
+        ),
+    })
+}
+
+/// The log segments under `dir`, oldest first, with the zxid each one's name gives.
+pub fn segments(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
+    let mut s = list_segments(dir)?;
+    s.sort();
+    Ok(s)
+}
+
 fn list_segments(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,

@@ -1,10 +1,14 @@
 //! Durable storage of the shell: the transaction log and the data-directory lock.
 //!
-//! `log` holds the on-disk format, recovery and the synchronous segment writer;
-//! `writer` runs that writer on its own thread with group commit. Snapshots do not exist
-//! yet: recovery replays the whole log.
+//! `log` holds the log's on-disk format, recovery and the synchronous segment writer;
+//! `writer` runs that writer on its own thread with group commit; `snapshot` reads, writes,
+//! builds and purges snapshot files; `compactor` runs snapshot building on its own thread;
+//! `recovery` puts it together at start-up. See docs/storage.md.
 
+pub mod compactor;
 pub mod log;
+pub mod recovery;
+pub mod snapshot;
 pub mod writer;
 
 use std::fs::{File, OpenOptions};

@@ -33,6 +33,12 @@ pub enum Completion {
     Durable(Vec<PersistToken>),
     /// Writing failed; nothing more will be written.
     Failed(StorageError),
+    /// The snapshot thread finished a request (see `compactor`).
+    Snapshot {
+        token: PersistToken,
+        zxid: corral_core::types::Zxid,
+        written: bool,
+    },
 }
 
 /// Handle on the log thread.
