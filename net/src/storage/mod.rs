@@ -6,6 +6,7 @@
 
 pub mod log;
 pub mod writer;
+pub mod zk_import;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
