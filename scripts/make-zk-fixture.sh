@@ -9,7 +9,11 @@
 # the repo's .venv (or $VENV) so that the data dir holds snapshot.0, a later snapshot and
 # log records after it, dumps every node through kazoo to OUT/expected.json, stops the
 # server while one session (with ephemerals) is still open, and copies the dataDir to
-# OUT/data. Environment: ZK_FIXTURE_PORT (default 21891), VENV.
+# OUT/data. Environment: ZK_FIXTURE_PORT (default 21891), VENV, ZK_SNAPSHOT_COMPRESSION
+# (gz or snappy: zookeeper.snapshot.compression.method; default: plain snapshots).
+#
+# Every run records different zxids, times and session ids; the tests in
+# net/src/storage/zk_import/tests.rs name the files of the committed recording.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +32,9 @@ trap cleanup EXIT
 # snapCount 50: a snapshot (and a log roll) after 26..50 txns. preAllocSize is in KB; the
 # default 64 MiB would make every log file that big.
 export SERVER_JVMFLAGS="-Dzookeeper.snapCount=50 -Dzookeeper.preAllocSize=16"
+if [[ -n "${ZK_SNAPSHOT_COMPRESSION:-}" ]]; then
+  SERVER_JVMFLAGS+=" -Dzookeeper.snapshot.compression.method=$ZK_SNAPSHOT_COMPRESSION"
+fi
 "$ROOT/scripts/zk-server.sh" start "$PORT" "$WORK" >/dev/null
 
 ZK_FIXTURE_DIR="$WORK/data/version-2" ZK_STOP="$ROOT/scripts/zk-server.sh stop $PORT $WORK" \

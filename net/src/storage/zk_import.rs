@@ -11,7 +11,9 @@
 //!   every byte before it, and `"/"`), then optionally a `ZxidDigest` with its own seal
 //!   (and, from 3.9, a last-processed zxid with a seal). Like ZooKeeper, a snapshot that
 //!   does not end in a seal is skipped, and one that fails to load makes the next older one
-//!   be tried. Compressed snapshots (`.gz`, `.snappy`) are refused.
+//!   be tried. With `zookeeper.snapshot.compression.method` set, the file is named
+//!   `snapshot.<zxid>.gz` (gzip) or `.snappy` (snappy-java's stream format) and the seals
+//!   cover the uncompressed bytes.
 //! - `version-2/log.<hex zxid>`: `FileHeader{ZKLG, 2, dbid}` and records `{long adler32;
 //!   int len; txn bytes; byte 'B'}` up to the preallocated zeros (`len == 0`). A record cut
 //!   short or missing its `'B'` ends the file with a warning (a torn last write); a complete
@@ -126,12 +128,6 @@ pub enum ZkImportError {
         offset: u64,
         reason: String,
     },
-    #[error(
-        "ZooKeeper snapshot {file} is compressed ({method}); only uncompressed snapshots can be \
-         imported: start ZooKeeper once without zookeeper.snapshot.compression.method and \
-         let it take a snapshot"
-    )]
-    CompressedSnapshot { file: PathBuf, method: String },
     #[error("no valid snapshot in {dir}: {}", join(.rejected))]
     NoValidSnapshot {
         dir: PathBuf,
@@ -387,14 +383,21 @@ fn load_newest_snapshot(
 ) -> Result<Option<Snapshot>, ZkImportError> {
     let mut rejected = Vec::new();
     for f in files.iter().rev() {
-        // ZooKeeper reads any suffix other than these as a plain (CHECKED) snapshot.
-        if let Some(m @ ("gz" | "snappy")) = f.ext.as_deref() {
-            return Err(ZkImportError::CompressedSnapshot {
-                file: f.path.clone(),
-                method: m.to_owned(),
-            });
-        }
         let bytes = std::fs::read(&f.path).map_err(ZkImportError::io("read", &f.path))?;
+        // `SnapStream.getStreamMode`: the last dot-separated part of the name; anything but
+        // gz and snappy is a plain (CHECKED) snapshot.
+        let bytes = match f.ext.as_deref() {
+            Some("gz") => gunzip(&f.path, &bytes),
+            Some("snappy") => unsnappy(&f.path, &bytes),
+            _ => Ok(bytes),
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                rejected.push(e.into_warning(&f.path));
+                continue;
+            }
+        };
         match read_snapshot(&f.path, &bytes, warnings) {
             Ok((nodes, sessions, digest)) => {
                 warnings.append(&mut rejected);
@@ -421,7 +424,66 @@ fn load_newest_snapshot(
 
 type SnapshotParts = (Vec<ZkNode>, Vec<(SessionId, i32)>, Option<(Zxid, u64)>);
 
-/// Parse one uncompressed snapshot file held in `b`.
+/// A gzip snapshot (`GZIPOutputStream`, possibly several members) uncompressed.
+fn gunzip(file: &Path, b: &[u8]) -> Result<Vec<u8>, ZkImportError> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    let mut d = flate2::read::MultiGzDecoder::new(b);
+    d.read_to_end(&mut out).map_err(|e| {
+        ZkImportError::snapshot(file, 0, format!("cannot uncompress gzip snapshot: {e}"))
+    })?;
+    Ok(out)
+}
+
+/// Header of snappy-java's `SnappyOutputStream`: magic, version 1, compatible version 1.
+const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\0";
+
+/// A snappy snapshot uncompressed: snappy-java's stream format, the 16-byte header then
+/// blocks of `{int compressedLength; raw snappy block}`.
+fn unsnappy(file: &Path, b: &[u8]) -> Result<Vec<u8>, ZkImportError> {
+    if b.len() < 16 || &b[..8] != SNAPPY_MAGIC {
+        return Err(ZkImportError::snapshot(
+            file,
+            0,
+            "not a snappy-java stream (bad header)",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut dec = snap::raw::Decoder::new();
+    let mut pos = 16;
+    while pos < b.len() {
+        let Some(len) = b.get(pos..pos + 4).map(be_i32) else {
+            return Err(ZkImportError::snapshot(
+                file,
+                pos,
+                "snappy block length cut short",
+            ));
+        };
+        let block = usize::try_from(len)
+            .ok()
+            .and_then(|n| b.get(pos + 4..(pos + 4).checked_add(n)?));
+        let Some(block) = block else {
+            return Err(ZkImportError::snapshot(
+                file,
+                pos,
+                format!("snappy block of {len} bytes does not fit the file"),
+            ));
+        };
+        let n = snap::raw::decompress_len(block).map_err(|e| {
+            ZkImportError::snapshot(file, pos + 4, format!("bad snappy block: {e}"))
+        })?;
+        let start = out.len();
+        out.resize(start + n, 0);
+        dec.decompress(block, &mut out[start..]).map_err(|e| {
+            ZkImportError::snapshot(file, pos + 4, format!("bad snappy block: {e}"))
+        })?;
+        pos += 4 + block.len();
+    }
+    Ok(out)
+}
+
+/// Parse one uncompressed snapshot held in `b` (for a compressed file, offsets count in
+/// the uncompressed stream).
 fn read_snapshot(
     file: &Path,
     b: &[u8],

@@ -1,8 +1,9 @@
-//! Tests against a real ZooKeeper 3.8.0 data directory (tests/fixtures/zk-3.8.0, recorded
-//! by scripts/make-zk-fixture.sh): snapshot.0, log.1, snapshot.28 (fuzzy: its digest is at
-//! zxid 0x29) and log.2a, with one session still open.
+//! Tests against real ZooKeeper 3.8.0 data directories recorded by
+//! scripts/make-zk-fixture.sh. tests/fixtures/zk-3.8.0: snapshot.0, log.1, snapshot.28
+//! (fuzzy: its digest is at zxid 0x29) and log.2a, with one session still open; the -gz
+//! and -snappy variants were recorded with compressed snapshots.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -13,8 +14,17 @@ use proptest::prelude::*;
 
 use super::*;
 
+const PLAIN: &str = "zk-3.8.0";
+const COMPRESSED: [&str; 2] = ["zk-3.8.0-gz", "zk-3.8.0-snappy"];
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/zk-3.8.0")
+    fixture_dir(PLAIN)
 }
 
 fn fixture_file(name: &str) -> Vec<u8> {
@@ -23,11 +33,15 @@ fn fixture_file(name: &str) -> Vec<u8> {
 
 /// A scratch copy of the fixture's dataDir; returns (tempdir guard, dataDir, version-2).
 fn scratch() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    scratch_of(PLAIN)
+}
+
+fn scratch_of(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let v2 = data.join(VERSION_DIR);
     std::fs::create_dir_all(&v2).unwrap();
-    for e in std::fs::read_dir(fixture().join("data").join(VERSION_DIR)).unwrap() {
+    for e in std::fs::read_dir(fixture_dir(name).join("data").join(VERSION_DIR)).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), v2.join(e.file_name())).unwrap();
     }
@@ -43,7 +57,11 @@ struct Expected {
 }
 
 fn expected() -> (BTreeMap<String, Expected>, SessionId) {
-    let text = std::fs::read_to_string(fixture().join("expected.json")).unwrap();
+    expected_of(PLAIN)
+}
+
+fn expected_of(name: &str) -> (BTreeMap<String, Expected>, SessionId) {
+    let text = std::fs::read_to_string(fixture_dir(name).join("expected.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut out = BTreeMap::new();
     for (path, n) in v["nodes"].as_object().unwrap() {
@@ -318,17 +336,27 @@ fn full_replay_matches_what_zookeeper_served() {
     assert_same(&observe(&tree), &want);
 }
 
-/// The nodes of the fuzzy snapshot.28 equal the tree replayed up to the snapshot's digest
-/// zxid, the digest agrees with Corral's, and the image's entries take that tree to the
-/// final state.
+/// The nodes of the fuzzy snapshot.28 equal the tree replayed up to the zxid in its name,
+/// its digest equals ZooKeeper's digest of the tree at the digest's zxid, and the image's
+/// entries take the tree to the final state.
 #[test]
 fn snapshot_matches_replay_and_entries_finish_it() {
     let img = read_zookeeper_dir(&fixture().join("data")).unwrap();
-    let (_tmp, data, v2) = scratch();
-    std::fs::remove_file(v2.join("snapshot.28")).unwrap();
-    let all = read_zookeeper_dir(&data).unwrap().entries;
+    let fuzzy = check_snapshot_against_replay(PLAIN, &img);
+    // In this recording every node was written before txn 0x29 (setData /filler) was
+    // applied, but the digest was taken after it.
+    assert_eq!(fuzzy, Vec::<String>::new());
+}
 
-    // Fuzzy: each node was written either before or after txn 0x29 was applied.
+/// Compare `img` (read from fixture `name`) with a replay of the fixture's whole log;
+/// return the nodes the snapshot caught after the zxid in its name.
+fn check_snapshot_against_replay(name: &str, img: &ZkImage) -> Vec<String> {
+    let (_tmp, data, v2) = scratch_of(name);
+    std::fs::remove_file(v2.join(name_of(img.snapshot.as_deref().unwrap()))).unwrap();
+    let all = read_zookeeper_dir(&data).unwrap().entries;
+    assert_eq!(all[0].hdr.zxid, Zxid(1));
+
+    // Fuzzy: each node was written either before or after the txns up to the digest's.
     let mut at_name = DataTree::new();
     replay(&mut at_name, &all, Some(img.snapshot_zxid));
     let mut at_digest = DataTree::new();
@@ -341,20 +369,43 @@ fn snapshot_matches_replay_and_entries_finish_it() {
         let b = at_digest.node(&n.path).unwrap();
         if got != (&a.data, a.acl(), &a.stat) {
             assert_eq!(got, (&b.data, b.acl(), &b.stat), "{}", n.path);
-            fuzzy.push(n.path.as_str());
+            fuzzy.push(n.path.clone());
         }
     }
-    // In this recording every node was written before txn 0x29 (setData /filler) was
-    // applied, but the digest was taken after it.
-    assert_eq!(fuzzy, Vec::<&str>::new());
-    assert_eq!(img.digest, Some(zk_digest(&at_digest)));
-    assert_ne!(img.digest, Some(zk_digest(&at_name)));
+    assert_eq!(img.digest, Some(zk_digest(&at_digest)), "{name}");
 
-    let mut tree = DataTree::new();
-    replay(&mut tree, &all, Some(img.snapshot_zxid));
+    let mut tree = at_name;
     replay(&mut tree, &img.entries, None);
-    let (want, _) = expected();
-    assert_same(&observe(&tree), &want);
+    assert_same(&observe(&tree), &expected_of(name).0);
+    fuzzy
+}
+
+/// Recordings with `zookeeper.snapshot.compression.method` gz and snappy.
+#[test]
+fn compressed_snapshots_are_read() {
+    for (name, ext) in COMPRESSED.into_iter().zip(["gz", "snappy"]) {
+        let img = read_zookeeper_dir(&fixture_dir(name).join("data")).unwrap();
+        assert_eq!(img.warnings, vec![], "{name}");
+        let file = name_of(img.snapshot.as_deref().unwrap()).to_owned();
+        assert!(
+            file.ends_with(ext) && img.snapshot_zxid > Zxid::ZERO,
+            "{file}"
+        );
+        assert!(!img.entries.is_empty(), "{name}");
+        check_snapshot_against_replay(name, &img);
+
+        // A damaged compressed snapshot is skipped like a plain one.
+        let (_tmp, data, v2) = scratch_of(name);
+        let path = v2.join(&file);
+        let mut b = std::fs::read(&path).unwrap();
+        let n = b.len();
+        b[n / 2] ^= 0x55;
+        b.truncate(n - 3);
+        std::fs::write(&path, &b).unwrap();
+        let img = read_zookeeper_dir(&data).unwrap();
+        assert!(name_of(img.snapshot.as_deref().unwrap()).starts_with("snapshot.0."));
+        assert_eq!(name_of(&img.warnings[0].file), file);
+    }
 }
 
 #[test]
@@ -431,18 +482,15 @@ fn truncated_snapshot_falls_back_or_fails() {
     assert!(matches!(e, ZkImportError::NoValidSnapshot { .. }), "{e:?}");
     assert!(e.to_string().contains("snapshot.28"), "{e}");
 
-    // Cut just before the digest section: complete-looking, but the tail seals are gone;
-    // a flipped node byte fails the checksum at the first seal.
-    let mut w = Vec::new();
+    // A flipped byte in a node's data fails the checksum of the first seal, which sits
+    // before the digest section (20 bytes) and its own seal (13 bytes).
+    let at = snap.windows(8).position(|w| w == b"hello v2").unwrap();
     let mut flipped = snap.clone();
-    flipped[200] ^= 1;
-    match read_snapshot(Path::new("snapshot.28"), &flipped, &mut w) {
+    flipped[at] ^= 1;
+    match read_snapshot(Path::new("snapshot.28"), &flipped, &mut Vec::new()) {
         Err(ZkImportError::Snapshot { reason, offset, .. }) => {
-            assert!(
-                reason.contains("checksum") || reason.contains("node"),
-                "{reason}"
-            );
-            assert!(offset >= 200, "{offset}");
+            assert!(reason.contains("checksum mismatch"), "{reason}");
+            assert_eq!(offset as usize, snap.len() - 13 - 20 - 13);
         }
         other => panic!("{other:?}"),
     }
@@ -467,18 +515,6 @@ fn garbage_snapshot_files_are_skipped_with_warnings() {
         .iter()
         .find(|w| name_of(&w.file) == "snapshot.200");
     assert!(magic.unwrap().message.contains("magic"));
-}
-
-#[test]
-fn compressed_snapshots_are_refused() {
-    let (_tmp, data, v2) = scratch();
-    std::fs::write(v2.join("snapshot.100.snappy"), b"whatever").unwrap();
-    let e = read_zookeeper_dir(&data).unwrap_err();
-    assert!(
-        matches!(e, ZkImportError::CompressedSnapshot { .. }),
-        "{e:?}"
-    );
-    assert!(e.to_string().contains("snapshot.100.snappy"), "{e}");
 }
 
 #[test]
@@ -553,6 +589,11 @@ proptest! {
     fn random_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..2000)) {
         let _ = read_snapshot(Path::new("snapshot.1"), &b, &mut Vec::new());
         let _ = read_log(Path::new("log.1"), &b, &mut Vec::new());
+        let _ = unsnappy(Path::new("snapshot.1.snappy"), &b);
+        let mut z = SNAPPY_MAGIC.to_vec();
+        z.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]);
+        z.extend_from_slice(&b);
+        let _ = unsnappy(Path::new("snapshot.1.snappy"), &z);
         // With a valid-looking frame around them.
         let mut s = SNAP_MAGIC.to_be_bytes().to_vec();
         s.extend_from_slice(&b);
@@ -574,9 +615,53 @@ proptest! {
             let b = mutate(&fixture_file(name), &edits, cut);
             let _ = read_snapshot(Path::new(name), &b, &mut Vec::new());
         }
+        for (dir, name) in COMPRESSED.into_iter().zip(["snapshot.1f.gz", "snapshot.19.snappy"]) {
+            let path = fixture_dir(dir).join("data").join(VERSION_DIR).join(name);
+            let b = mutate(&std::fs::read(path).unwrap(), &edits, cut);
+            let _ = gunzip(Path::new(name), &b).and_then(|u| read_snapshot(Path::new(name), &u, &mut Vec::new()));
+            let _ = unsnappy(Path::new(name), &b).and_then(|u| read_snapshot(Path::new(name), &u, &mut Vec::new()));
+        }
         for name in ["log.1", "log.2a"] {
             let b = mutate(&fixture_file(name), &edits, cut);
             let _ = read_log(Path::new(name), &b, &mut Vec::new());
         }
+    }
+}
+
+/// The recording exercises every kind of txn the import must carry.
+#[test]
+fn the_fixture_covers_every_txn_kind() {
+    use corral_core::txn::txn_op::*;
+    let img = read_zookeeper_dir(&fixture().join("data")).unwrap();
+    let after: BTreeSet<i32> = img.entries.iter().map(|e| e.hdr.op).collect();
+    let want = [
+        SET_DATA,
+        DELETE,
+        CREATE,
+        MULTI,
+        DELETE_CONTAINER,
+        CLOSE_SESSION,
+        SET_ACL,
+        ERROR,
+    ];
+    assert_eq!(after, want.into_iter().collect());
+    let failed_multi = img.entries.iter().any(|e| match &e.txn {
+        corral_core::txn::Txn::Multi(subs) => subs
+            .iter()
+            .any(|t| matches!(t, corral_core::txn::Txn::Error { .. })),
+        _ => false,
+    });
+    assert!(failed_multi);
+
+    let (_tmp, data, v2) = scratch();
+    std::fs::remove_file(v2.join("snapshot.28")).unwrap();
+    let all: BTreeSet<i32> = read_zookeeper_dir(&data)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.hdr.op)
+        .collect();
+    for op in [CREATE_SESSION, CREATE_CONTAINER, CREATE_TTL] {
+        assert!(all.contains(&op), "op {op}");
     }
 }
