@@ -472,6 +472,15 @@ fn unsnappy(file: &Path, b: &[u8]) -> Result<Vec<u8>, ZkImportError> {
         let n = snap::raw::decompress_len(block).map_err(|e| {
             ZkImportError::snapshot(file, pos + 4, format!("bad snappy block: {e}"))
         })?;
+        // A snappy element of k bytes expands to at most 64 bytes (copies) or k - 1 bytes
+        // (literals), so a larger claim is corruption, not a reason to allocate.
+        if n > block.len().saturating_mul(32) {
+            return Err(ZkImportError::snapshot(
+                file,
+                pos + 4,
+                format!("snappy block claims an implausible {n} bytes"),
+            ));
+        }
         let start = out.len();
         out.resize(start + n, 0);
         dec.decompress(block, &mut out[start..]).map_err(|e| {
