@@ -10,6 +10,7 @@ pub mod log;
 pub mod recovery;
 pub mod snapshot;
 pub mod writer;
+pub mod zk_import;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
