@@ -6,7 +6,8 @@
 #   4. cargo test for the whole workspace (unit, property, conformance vectors against a
 #      fresh `corral`, zookeeper-client/zkCli.sh/cli_mt end to end, fuzz corpora);
 #   5. the Python (kazoo) end-to-end suite against a fresh `corral`;
-#   6. kazoo's own test suite against `corral`, compared with the ZooKeeper 3.8.0 baseline.
+#   6. `corral data import-zookeeper` of a data directory a real ZooKeeper 3.8.0 just wrote;
+#   7. kazoo's own test suite against `corral`, compared with the ZooKeeper 3.8.0 baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ cargo test --workspace --locked
 
 step "end-to-end: kazoo (the Rust e2e suites ran inside cargo test)"
 E2E_SKIP_RUST=1 bash scripts/e2e.sh
+
+step "import of a real ZooKeeper 3.8.0 data directory"
+bash scripts/import-test.sh
 
 step "kazoo's own test suite against corral (must pass whatever passes on ZooKeeper 3.8.0)"
 bash scripts/kazoo-suite.sh corral

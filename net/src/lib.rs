@@ -4,6 +4,7 @@
 //! core state machine over TCP, `fourlw` answers ZooKeeper's four-letter words.
 
 pub mod config;
+pub mod datatool;
 pub mod fourlw;
 pub mod server;
 pub mod storage;

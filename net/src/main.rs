@@ -23,6 +23,54 @@ enum Command {
         #[arg(long, value_name = "zoo.cfg")]
         config: Option<PathBuf>,
     },
+    /// Offline tools for a data directory (docs/storage.md).
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Print the snapshots and log records of a data directory (changes nothing).
+    Inspect {
+        /// dataDir.
+        dir: PathBuf,
+        /// dataLogDir, if separate.
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        /// Also print every node and session of each snapshot.
+        #[arg(long)]
+        nodes: bool,
+        /// Do not print the log records (only the summary).
+        #[arg(long)]
+        no_log: bool,
+    },
+    /// Check every checksum and the digest chain from snapshot to snapshot (changes nothing).
+    Verify {
+        dir: PathBuf,
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+    },
+    /// Cut a damaged log (or set aside unusable snapshots) so the server can start; every
+    /// byte removed is kept in a quarantine directory. Without --apply, only prints the plan.
+    Repair {
+        dir: PathBuf,
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Convert a ZooKeeper 3.8 data directory into a new Corral data directory.
+    ImportZookeeper {
+        /// ZooKeeper's dataDir (holding version-2/).
+        zk_data_dir: PathBuf,
+        /// The Corral dataDir to create (must hold no Corral data yet).
+        corral_data_dir: PathBuf,
+        /// ZooKeeper's dataLogDir, if separate.
+        #[arg(long)]
+        zk_log_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +85,57 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Server { config } => run_server(config),
+        Command::Data { command } => run_data(command),
+    }
+}
+
+fn run_data(command: DataCommand) -> ExitCode {
+    use corral_net::datatool::{self, Dirs};
+    let mut out = std::io::stdout().lock();
+    let result: anyhow::Result<bool> = match command {
+        DataCommand::Inspect {
+            dir,
+            log_dir,
+            nodes,
+            no_log,
+        } => {
+            let opts = datatool::inspect::InspectOptions { nodes, no_log };
+            datatool::inspect(&Dirs::new(&dir, log_dir.as_deref()), opts, &mut out)
+                .map(|()| true)
+                .map_err(Into::into)
+        }
+        DataCommand::Verify { dir, log_dir } => {
+            datatool::verify(&Dirs::new(&dir, log_dir.as_deref()), &mut out)
+                .map(|v| v.problems.is_empty())
+                .map_err(Into::into)
+        }
+        DataCommand::Repair {
+            dir,
+            log_dir,
+            apply,
+        } => datatool::repair(&Dirs::new(&dir, log_dir.as_deref()), apply, &mut out)
+            .map(|_| true)
+            .map_err(Into::into),
+        DataCommand::ImportZookeeper {
+            zk_data_dir,
+            corral_data_dir,
+            zk_log_dir,
+        } => datatool::import_zookeeper(
+            &zk_data_dir,
+            zk_log_dir.as_deref(),
+            &Dirs::new(&corral_data_dir, None),
+            &mut out,
+        )
+        .map(|_| true)
+        .map_err(Into::into),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("corral data: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

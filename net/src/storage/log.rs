@@ -143,6 +143,16 @@ const SEARCH_BUDGET_BYTES: usize = 256 << 20;
 /// each valid record, and repair a torn tail. A `visit` error is reported as corruption at
 /// that record.
 pub fn recover(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageError> {
+    scan(dir, visit, true)
+}
+
+/// [`recover`] without changing anything: a torn tail is only reported (in `repairs`, as
+/// what recovery would do). For the inspection tools, which may run beside a live server.
+pub fn scan_read_only(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageError> {
+    scan(dir, visit, false)
+}
+
+fn scan(dir: &Path, visit: &mut Visitor<'_>, repair: bool) -> Result<Recovery, StorageError> {
     let mut segments = list_segments(dir)?;
     segments.sort();
     let mut rec = Recovery::default();
@@ -187,9 +197,11 @@ pub fn recover(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageE
                         bytes.len() - bad.offset,
                         bad.reason
                     );
-                    tracing::warn!("{msg}");
+                    if repair {
+                        tracing::warn!("{msg}");
+                        truncate(&path, bad.offset as u64)?;
+                    }
                     rec.repairs.push(msg);
-                    truncate(&path, bad.offset as u64)?;
                     bad.offset
                 }
                 Err(bad) => return Err(corrupt(bad.offset, bad.reason)),
@@ -202,10 +214,12 @@ pub fn recover(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageE
                     "removing log segment {} with no complete record",
                     path.display()
                 );
-                tracing::warn!("{msg}");
                 rec.repairs.push(msg);
-                std::fs::remove_file(&path).map_err(StorageError::io("remove", &path))?;
-                sync_dir(dir)?;
+                if repair {
+                    tracing::warn!("{}", rec.repairs.last().map_or("", String::as_str));
+                    std::fs::remove_file(&path).map_err(StorageError::io("remove", &path))?;
+                    sync_dir(dir)?;
+                }
             } else {
                 debug_assert!(end >= HEADER_LEN);
                 rec.tail = Some(path);
