@@ -23,6 +23,8 @@ enum Command {
         #[arg(long, value_name = "zoo.cfg")]
         config: Option<PathBuf>,
     },
+    /// Load generator for any ZooKeeper-compatible ensemble; verifies every reply.
+    Bench(corral_net::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Server { config } => run_server(config),
+        Command::Bench(args) => corral_net::bench::main(args),
     }
 }
 
