@@ -182,29 +182,40 @@ async fn delete_tree(args: &BenchArgs, root: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What every session task shares.
+struct Shared {
+    args: BenchArgs,
+    run_root: String,
+    control: Control,
+    live: Live,
+}
+
 /// One session's whole life: connect, create its keys, report ready, wait for the start,
 /// run the workload.
 async fn session_task(
-    args: Arc<BenchArgs>,
-    run_root: Arc<String>,
+    shared: Arc<Shared>,
     index: usize,
     limit: Option<u64>,
-    control: Arc<Control>,
-    live: Arc<Live>,
     ready: mpsc::Sender<Result<(), String>>,
     mut start: watch::Receiver<bool>,
 ) -> SessionResult {
+    let Shared {
+        args,
+        run_root,
+        control,
+        live,
+    } = &*shared;
     let mut res = SessionResult::default();
     let addr = args.servers[index % args.servers.len()];
-    let mut model = SessionModel::new(&args, &run_root, index, args.sessions);
+    let mut model = SessionModel::new(args, run_root, index, args.sessions);
     let conn = if args.workload == Workload::EphemeralChurn {
         None
     } else {
-        match prepare(&args, addr, &mut model).await {
+        match prepare(args, addr, &mut model).await {
             Ok(c) => Some(c),
             Err(e) => {
                 let msg = format!("session {index} ({addr}): setup: {e}");
-                res.error(&live, msg.clone());
+                res.error(live, msg.clone());
                 let _ = ready.send(Err(msg)).await;
                 return res;
             }
@@ -231,8 +242,8 @@ async fn session_task(
                         &mut model,
                         args.pipeline,
                         limit,
-                        &control,
-                        &live,
+                        control,
+                        live,
                         &mut res,
                     )
                     .await
@@ -247,15 +258,15 @@ async fn session_task(
                 args.session_timeout_ms,
                 &mut model,
                 limit,
-                &control,
-                &live,
+                control,
+                live,
                 &mut res,
             )
             .await
         }
     };
     if let Err(e) = outcome {
-        res.error(&live, format!("session {index} ({addr}): {e}"));
+        res.error(live, format!("session {index} ({addr}): {e}"));
     }
     res
 }
@@ -279,7 +290,8 @@ async fn prepare(
 }
 
 /// Print a progress line on stderr every second until aborted.
-async fn progress(workload: &'static str, live: Arc<Live>, control: Arc<Control>) {
+async fn progress(workload: &'static str, shared: Arc<Shared>) {
+    let (live, control) = (&shared.live, &shared.control);
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
@@ -310,10 +322,13 @@ async fn progress(workload: &'static str, live: Arc<Live>, control: Arc<Control>
 /// Run the bench described by `args` (already validated) and report what it measured.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let run_root = setup(args).await?;
-    let args_arc = Arc::new(args.clone());
-    let root_arc = Arc::new(run_root.clone());
-    let control = Arc::new(Control::default());
-    let live = Arc::new(Live::default());
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        run_root: run_root.clone(),
+        control: Control::default(),
+        live: Live::default(),
+    });
+    let control = &shared.control;
     let (ready_tx, mut ready_rx) = mpsc::channel(args.sessions);
     let (start_tx, start_rx) = watch::channel(false);
     let mut handles = Vec::with_capacity(args.sessions);
@@ -323,12 +338,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
             ops / n + u64::from((i as u64) < ops % n)
         });
         handles.push(tokio::spawn(session_task(
-            args_arc.clone(),
-            root_arc.clone(),
+            shared.clone(),
             i,
             limit,
-            control.clone(),
-            live.clone(),
             ready_tx.clone(),
             start_rx.clone(),
         )));
@@ -344,13 +356,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         control.stop.store(true, Ordering::Relaxed);
     }
     let _ = start_tx.send(true);
-    let ticker = (!args.quiet).then(|| {
-        tokio::spawn(progress(
-            args.workload.name(),
-            live.clone(),
-            control.clone(),
-        ))
-    });
+    let ticker =
+        (!args.quiet).then(|| tokio::spawn(progress(args.workload.name(), shared.clone())));
     if setup_error.is_none() {
         tokio::time::sleep(args.warmup()).await;
     }

@@ -290,7 +290,7 @@ pub async fn run_pipelined(
         let mut pushed = 0;
         while pending.len() < depth {
             let Some(measured) = quota.take() else { break };
-            let (req, expect) = model.next();
+            let (req, expect) = model.next_op();
             let xid = conn.push(&req);
             pending.push_back(Pending {
                 xid,

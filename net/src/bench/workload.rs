@@ -43,7 +43,7 @@ impl Rng {
 
     /// Uniform below `n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -224,7 +224,7 @@ impl SessionModel {
 
     /// The next request of the workload (every workload but ephemeral-churn) and what its
     /// reply must be.
-    pub fn next(&mut self) -> (Request, Expect) {
+    pub fn next_op(&mut self) -> (Request, Expect) {
         self.ops += 1;
         let nkeys = self.keys.len();
         match self.workload {
@@ -278,7 +278,7 @@ impl SessionModel {
                 (Request::Multi(subs), Expect::Multi { versions })
             }
             Workload::Watch => {
-                if self.ops % 2 == 0 {
+                if self.ops.is_multiple_of(2) {
                     let j = self.rng.below(nkeys);
                     let (req, version) = self.set_key(j, false);
                     (req, Expect::Stat { version })
@@ -481,7 +481,7 @@ mod tests {
     fn get_after_set_expects_the_new_value_and_a_wrong_one_is_caught() {
         let mut m = SessionModel::new(&args(Workload::Mixed), "/b/r", 0, 1);
         m.read_pct = 0;
-        let (set, exp) = m.next();
+        let (set, exp) = m.next_op();
         let Request::SetData { path, .. } = &set else {
             panic!("{set:?}")
         };
@@ -490,7 +490,7 @@ mod tests {
         m.read_pct = 100;
         // Read the same key until the generator picks it.
         let (get, exp) = loop {
-            let (g, e) = m.next();
+            let (g, e) = m.next_op();
             if matches!(&g, Request::GetData { path: p, .. } if p == path) {
                 break (g, e);
             }
@@ -525,7 +525,7 @@ mod tests {
     #[test]
     fn sequential_names_must_be_unique() {
         let mut m = SessionModel::new(&args(Workload::Create), "/b/r", 2, 3);
-        let (_, exp) = m.next();
+        let (_, exp) = m.next_op();
         let reply = body(&Response::Create {
             path: "/b/r/s2/c0000000007".into(),
         });
@@ -540,7 +540,7 @@ mod tests {
     #[test]
     fn notifications_need_an_armed_watch() {
         let mut m = SessionModel::new(&args(Workload::Watch), "/b/r", 0, 2);
-        let (req, exp) = m.next();
+        let (req, exp) = m.next_op();
         let Request::GetData { path, watch: true } = req else {
             panic!("{req:?}")
         };
