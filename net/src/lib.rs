@@ -3,6 +3,7 @@
 //! `config` reads zoo.cfg, `storage` keeps the durable transaction log, `server` drives the
 //! core state machine over TCP, `fourlw` answers ZooKeeper's four-letter words.
 
+pub mod bench;
 pub mod config;
 pub mod datatool;
 pub mod fourlw;

@@ -28,6 +28,8 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Load generator for any ZooKeeper-compatible ensemble; verifies every reply.
+    Bench(corral_net::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Server { config } => run_server(config),
+        Command::Bench(args) => corral_net::bench::main(args),
         Command::Data { command } => run_data(command),
     }
 }
