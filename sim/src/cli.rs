@@ -63,6 +63,9 @@ pub fn summary(r: &RunReport) -> String {
         for line in &v.violations {
             let _ = writeln!(s, "      {line}");
         }
+        if let Some(n) = &v.note {
+            let _ = writeln!(s, "      note: {n}");
+        }
     }
     if let Some(e) = &r.error {
         let _ = writeln!(s, "simulation error: {e}");
