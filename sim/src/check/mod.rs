@@ -261,12 +261,42 @@ pub fn search_hints(f: &Facts) -> (Vec<Option<Zxid>>, BTreeMap<SessionId, Zxid>)
         .collect();
     let mut expiry = BTreeMap::new();
     for (p, e) in f.input.log.iter().enumerate() {
-        if matches!(e.txn, corral_core::txn::Txn::CloseSession { .. }) && !client_closes.contains(&p)
+        if matches!(e.txn, corral_core::txn::Txn::CloseSession { .. })
+            && !client_closes.contains(&p)
         {
             expiry.entry(e.hdr.session).or_insert(e.hdr.zxid);
         }
     }
     (hints, expiry)
+}
+
+/// The checkers that need no server log, for a history recorded elsewhere: `real-time`
+/// and `session-order` over the reply zxids (answered ops only; without zxids they check
+/// nothing), and the search checker with at most `max_steps` model steps.
+pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
+    let input = Input {
+        ops,
+        session_ends: &[],
+        log: &[],
+        heal_ms: 0,
+        clients: 0,
+    };
+    let f = Facts::new(input);
+    let hints: Vec<Option<Zxid>> = ops.iter().map(Op::reply_zxid).collect();
+    let r = search::search(&search::Input {
+        ops,
+        hints: &hints,
+        expiry_hints: &BTreeMap::new(),
+        max_steps,
+    });
+    let mut v = Verdict::new("linearizable");
+    v.checked = r.entries;
+    match r.found {
+        search::Found::Linearizable => {}
+        search::Found::Violation(why) => v.fail(why),
+        search::Found::Unknown(why) => v.note = Some(format!("inconclusive: {why}")),
+    }
+    vec![order::real_time(&f), order::session_order(&f), v]
 }
 
 /// After the last fault heals, every client gets something done, and no operation is

@@ -206,9 +206,7 @@ fn entries(input: &Input<'_>) -> Result<(Vec<Entry>, usize), String> {
             left_out += 1;
             continue;
         }
-        let creates_ephemeral = |r: &Request| {
-            matches!(r, Request::Create { op: c, req } if (*c == op::CREATE || *c == op::CREATE2) && (req.flags == 1 || req.flags == 3))
-        };
+        let creates_ephemeral = |r: &Request| matches!(r, Request::Create { op: c, req } if (*c == op::CREATE || *c == op::CREATE2) && (req.flags == 1 || req.flags == 3));
         if creates_ephemeral(&o.request) {
             ephemeral_sessions.insert(o.session.0);
         }

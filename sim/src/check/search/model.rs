@@ -209,8 +209,9 @@ pub fn exec(st: &mut State, session: i64, req: &Request) -> Result<Response, Err
                         let mut out = vec![MultiResult::Error(0); i];
                         out.push(MultiResult::Error(e.code()));
                         out.extend(
-                            (i + 1..ops.len())
-                                .map(|_| MultiResult::Error(ErrorCode::RuntimeInconsistency.code())),
+                            (i + 1..ops.len()).map(|_| {
+                                MultiResult::Error(ErrorCode::RuntimeInconsistency.code())
+                            }),
                         );
                         return Ok(Response::Multi(out));
                     }
@@ -259,8 +260,7 @@ pub fn exec(st: &mut State, session: i64, req: &Request) -> Result<Response, Err
             })
         }
         Request::Delete { path, version } => {
-            if !path.contains('/') || path.contains('\0') || SYSTEM_PATHS.contains(&path.as_str())
-            {
+            if !path.contains('/') || path.contains('\0') || SYSTEM_PATHS.contains(&path.as_str()) {
                 return Err(ErrorCode::BadArguments);
             }
             if !st.nodes.contains_key(parent(path)) {
