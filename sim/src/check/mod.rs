@@ -229,13 +229,15 @@ fn linearizable(f: &Facts) -> Verdict {
         expiry_hints: &expiry_hints,
         max_steps: SEARCH_STEPS_PER_OP * ops.len() as u64 + 10_000,
     });
+    search_verdict(v, r)
+}
+
+fn search_verdict(mut v: Verdict, r: search::Report) -> Verdict {
     v.checked = r.entries;
     match r.found {
         search::Found::Linearizable => {}
         search::Found::Violation(why) => v.fail(why),
-        search::Found::Unknown(why) => {
-            v.note = Some(format!("inconclusive: {why}"));
-        }
+        search::Found::Unknown(why) => v.note = Some(format!("inconclusive: {why}")),
     }
     v
 }
@@ -289,14 +291,11 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
         expiry_hints: &BTreeMap::new(),
         max_steps,
     });
-    let mut v = Verdict::new("linearizable");
-    v.checked = r.entries;
-    match r.found {
-        search::Found::Linearizable => {}
-        search::Found::Violation(why) => v.fail(why),
-        search::Found::Unknown(why) => v.note = Some(format!("inconclusive: {why}")),
-    }
-    vec![order::real_time(&f), order::session_order(&f), v]
+    vec![
+        order::real_time(&f),
+        order::session_order(&f),
+        search_verdict(Verdict::new("linearizable"), r),
+    ]
 }
 
 /// After the last fault heals, every client gets something done, and no operation is

@@ -31,6 +31,7 @@
 //!   name it looks at may be one a sequential create made;
 //! - a multi touches the union of its sub-operations; closeSession and expiry touch every
 //!   path their session created ephemerally (with those creates' parents).
+//!
 //! Operations that are not partitionable, such as a multi across paths or creates under an
 //! observed parent, simply merge parts. Session order and the closed-session rule are
 //! enforced within a part only, so splitting can miss a cycle through several parts, but
