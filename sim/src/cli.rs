@@ -135,7 +135,9 @@ pub fn table_row(r: &RunReport) -> String {
         .filter(|v| !v.passed())
         .map(|v| v.name)
         .collect();
-    let verdict = if r.passed() {
+    let verdict = if r.passed() && r.verdicts.iter().any(|v| v.note.is_some()) {
+        "pass (search inconclusive)".to_owned()
+    } else if r.passed() {
         "pass".to_owned()
     } else if r.error.is_some() {
         "FAIL (simulation error)".to_owned()
