@@ -7,6 +7,9 @@
 //! the model state at that zxid. Ordering checks place every operation at a zxid and ask
 //! that this placement respects real time (`order`) and session order.
 //!
+//! A second, independent checker ([`search`]) looks for a linearization of the history
+//! alone against its own model, and must agree.
+//!
 //! Each checker returns a [`Verdict`]; a run passes when no verdict has violations.
 
 mod ephemeral;

@@ -649,3 +649,96 @@ fn explain(msg: &mut String, stuck: &[String]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Return;
+    use corral_core::proto::data::Acl;
+    use corral_core::proto::op;
+    use corral_core::proto::request::CreateRequest;
+
+    fn op(index: usize, s: i64, request: Request, t: (u64, u64), body: Response) -> Op {
+        Op {
+            index,
+            client: 0,
+            incarnation: 1,
+            session: SessionId(s),
+            xid: index as i32 + 1,
+            request,
+            invoke_ms: t.0,
+            invoke_seq: t.0,
+            ret: Some(Return {
+                ms: t.1,
+                seq: t.1,
+                outcome: Outcome::Ok,
+                zxid: None,
+                body: Some(body),
+            }),
+        }
+    }
+
+    fn create(path: &str) -> Request {
+        Request::Create {
+            op: op::CREATE,
+            req: CreateRequest {
+                path: path.to_owned(),
+                data: Some(b"d".to_vec()),
+                acl: Some(Acl::open_unsafe()),
+                flags: 0,
+                ttl: None,
+            },
+        }
+    }
+
+    fn run(ops: &[Op], max_steps: u64) -> Report {
+        search(&Input {
+            ops,
+            hints: &[],
+            expiry_hints: &BTreeMap::new(),
+            max_steps,
+        })
+    }
+
+    fn created(p: &str) -> Response {
+        Response::Create { path: p.to_owned() }
+    }
+
+    #[test]
+    fn unrelated_paths_are_searched_apart_until_their_parent_is_read() {
+        let mut ops = vec![
+            op(0, 1, create("/k1"), (0, 5), created("/k1")),
+            op(1, 2, create("/k2"), (0, 5), created("/k2")),
+            op(2, 3, create("/k3"), (0, 5), created("/k3")),
+        ];
+        let r = run(&ops, 1000);
+        assert_eq!((r.found.clone(), r.partitions), (Found::Linearizable, 3));
+        // Reading / makes every create depend on the others (children, cversion).
+        let children = Response::Children {
+            children: vec!["k1".into(), "k2".into(), "k3".into(), "zookeeper".into()],
+        };
+        let ls = Request::GetChildren {
+            path: "/".into(),
+            watch: false,
+        };
+        ops.push(op(3, 4, ls, (6, 7), children));
+        let r = run(&ops, 1000);
+        assert_eq!((r.found, r.partitions), (Found::Linearizable, 1));
+    }
+
+    #[test]
+    fn the_budget_gives_unknown_and_a_bigger_one_the_violation() {
+        // Two creates of /k both claim success, concurrently: no linearization, but the
+        // search has to try both orders to know.
+        let ops = vec![
+            op(0, 1, create("/k"), (0, 5), created("/k")),
+            op(1, 2, create("/k"), (0, 5), created("/k")),
+        ];
+        assert!(matches!(run(&ops, 2).found, Found::Unknown(_)));
+        let found = run(&ops, 100).found;
+        assert!(
+            matches!(&found, Found::Violation(v) if v.contains("NodeExists")),
+            "{found:?}"
+        );
+    }
+}
