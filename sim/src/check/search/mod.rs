@@ -591,13 +591,9 @@ fn search_part(all: &[Entry], part: &[usize], ops: &[Op], budget: &mut u64) -> F
             *budget -= 1;
             match step(&top.state, e) {
                 Ok(Some(s)) => Rc::new(s),
-                Ok(None) => {
-                    if !e.must() {
-                        // An unknown write the model rejects: the same as dropping it.
-                        continue;
-                    }
-                    top.state.clone()
-                }
+                // Also an unknown write the model fails here: it took effect as a failure
+                // (a logged error txn, say), the same as dropping it at this point.
+                Ok(None) => top.state.clone(),
                 Err(why) => {
                     let line = format!("{}: {why}", e.describe(ops));
                     if top.done_must == deepest
