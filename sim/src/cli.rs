@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::check::Verdict;
+use crate::history::Op;
 use crate::world::RunReport;
 
 /// The multi-line summary of one run.
@@ -48,7 +50,17 @@ pub fn summary(r: &RunReport) -> String {
         let _ = writeln!(s, "planted bug: {p}");
     }
     let _ = writeln!(s, "checks:");
-    for v in &r.verdicts {
+    verdict_lines(&mut s, &r.verdicts);
+    if let Some(e) = &r.error {
+        let _ = writeln!(s, "simulation error: {e}");
+    }
+    let _ = writeln!(s, "trace: {} events, digest {:016x}", r.events, r.digest);
+    let _ = writeln!(s, "verdict: {}", if r.passed() { "PASS" } else { "FAIL" });
+    s
+}
+
+fn verdict_lines(s: &mut String, verdicts: &[Verdict]) {
+    for v in verdicts {
         let _ = writeln!(
             s,
             "  {:<14} {:>6} checked  {}",
@@ -63,12 +75,36 @@ pub fn summary(r: &RunReport) -> String {
         for line in &v.violations {
             let _ = writeln!(s, "      {line}");
         }
+        if let Some(n) = &v.note {
+            let _ = writeln!(s, "      note: {n}");
+        }
     }
-    if let Some(e) = &r.error {
-        let _ = writeln!(s, "simulation error: {e}");
-    }
-    let _ = writeln!(s, "trace: {} events, digest {:016x}", r.events, r.digest);
-    let _ = writeln!(s, "verdict: {}", if r.passed() { "PASS" } else { "FAIL" });
+}
+
+/// The summary of `corral-sim check`: what the file held and each verdict.
+pub fn history_summary(ops: &[Op], verdicts: &[Verdict]) -> String {
+    let mut s = String::new();
+    let answered = ops.iter().filter(|o| o.answered()).count();
+    let _ = writeln!(
+        s,
+        "history: {} ops ({} writes), {} answered",
+        ops.len(),
+        ops.iter().filter(|o| o.is_write()).count(),
+        answered
+    );
+    let _ = writeln!(s, "checks:");
+    verdict_lines(&mut s, verdicts);
+    let passed = verdicts.iter().all(Verdict::passed);
+    let inconclusive = verdicts.iter().any(|v| v.note.is_some());
+    let _ = writeln!(
+        s,
+        "verdict: {}",
+        match (passed, inconclusive) {
+            (false, _) => "FAIL",
+            (true, true) => "PASS (search inconclusive)",
+            (true, false) => "PASS",
+        }
+    );
     s
 }
 
@@ -99,7 +135,9 @@ pub fn table_row(r: &RunReport) -> String {
         .filter(|v| !v.passed())
         .map(|v| v.name)
         .collect();
-    let verdict = if r.passed() {
+    let verdict = if r.passed() && r.verdicts.iter().any(|v| v.note.is_some()) {
+        "pass (search inconclusive)".to_owned()
+    } else if r.passed() {
         "pass".to_owned()
     } else if r.error.is_some() {
         "FAIL (simulation error)".to_owned()

@@ -16,6 +16,7 @@ pub mod client_host;
 pub mod disk;
 pub mod faults;
 pub mod history;
+pub mod history_file;
 pub mod rng;
 pub mod scenario;
 pub mod server_host;

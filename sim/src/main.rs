@@ -1,12 +1,14 @@
 //! `corral-sim`: run, sweep and replay seeds of the deterministic simulator.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use corral_sim::check::{self, Verdict};
 use corral_sim::scenario::Knobs;
 use corral_sim::world::repro_command;
-use corral_sim::{cli, run, RunOptions, RunReport};
+use corral_sim::{cli, history_file, run, RunOptions, RunReport};
 
 #[derive(Parser)]
 #[command(name = "corral-sim", about = "Deterministic simulation of Corral")]
@@ -40,8 +42,19 @@ enum Cmd {
     Run {
         #[arg(long)]
         seed: u64,
+        /// Also write the client history to FILE as JSON lines (the `check` format).
+        #[arg(long, value_name = "FILE")]
+        history_out: Option<PathBuf>,
         #[command(flatten)]
         knobs: KnobArgs,
+    },
+    /// Check a history recorded elsewhere (JSON lines, see docs/simulation.md) with the
+    /// checkers that need no server log. Exit 1 on a violation, 2 on a malformed file.
+    Check {
+        file: PathBuf,
+        /// Model steps the search checker may take before answering "inconclusive".
+        #[arg(long, default_value_t = 2_000_000)]
+        max_steps: u64,
     },
     /// Run a range of seeds (`A..B`, B excluded) and print a table.
     Sweep {
@@ -76,18 +89,47 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     match Cli::parse().cmd {
-        Cmd::Run { seed, knobs }
-        | Cmd::Replay {
+        Cmd::Run {
+            seed,
+            knobs,
+            history_out,
+        } => one(seed, knobs.knobs(), false, history_out),
+        Cmd::Replay {
             seed,
             knobs,
             trace: false,
-        } => one(seed, knobs.knobs(), false),
+        } => one(seed, knobs.knobs(), false, None),
         Cmd::Replay {
             seed,
             knobs,
             trace: true,
-        } => one(seed, knobs.knobs(), true),
+        } => one(seed, knobs.knobs(), true, None),
         Cmd::Sweep { seeds, knobs } => sweep(seeds, knobs.knobs()),
+        Cmd::Check { file, max_steps } => check_file(&file, max_steps),
+    }
+}
+
+fn check_file(file: &Path, max_steps: u64) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let ops = match history_file::parse(&text) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let verdicts = check::check_history(&ops, max_steps);
+    print!("{}", cli::history_summary(&ops, &verdicts));
+    if verdicts.iter().all(Verdict::passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -102,7 +144,7 @@ fn guarded(seed: u64, opts: &RunOptions) -> Result<RunReport, String> {
     })
 }
 
-fn one(seed: u64, knobs: Knobs, print_trace: bool) -> ExitCode {
+fn one(seed: u64, knobs: Knobs, print_trace: bool, history_out: Option<PathBuf>) -> ExitCode {
     let opts = RunOptions {
         knobs: knobs.clone(),
         print_trace,
@@ -117,6 +159,17 @@ fn one(seed: u64, knobs: Knobs, print_trace: bool) -> ExitCode {
         }
     };
     print!("{}", cli::summary(&r));
+    if let Some(path) = history_out {
+        if let Err(e) = std::fs::write(&path, history_file::write(&r.data.ops)) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!(
+            "history: {} ops written to {}",
+            r.data.ops.len(),
+            path.display()
+        );
+    }
     if r.passed() {
         ExitCode::SUCCESS
     } else {

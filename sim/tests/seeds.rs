@@ -49,6 +49,9 @@ fn fixed_sweep_passes_every_checker() {
             .verdicts
             .iter()
             .all(|v| v.checked > 0 || v.name == "ephemerals"));
+        // The search checker reached a conclusion (it did not run out of budget).
+        let lin = r.verdicts.iter().find(|v| v.name == "linearizable");
+        assert_eq!(lin.and_then(|v| v.note.clone()), None, "seed {seed}");
         crashes += r.faults.crashes;
         torn += r.faults.torn_tails;
         partitions += r.faults.partitions;

@@ -7,12 +7,16 @@
 //! the model state at that zxid. Ordering checks place every operation at a zxid and ask
 //! that this placement respects real time (`order`) and session order.
 //!
+//! A second, independent checker ([`search`]) looks for a linearization of the history
+//! alone against its own model, and must agree.
+//!
 //! Each checker returns a [`Verdict`]; a run passes when no verdict has violations.
 
 mod ephemeral;
 pub mod model;
 mod order;
 pub mod plant;
+pub mod search;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -37,6 +41,8 @@ pub struct Verdict {
     pub count: usize,
     /// The first few, described.
     pub violations: Vec<String>,
+    /// Something to say that is not a violation (a search that gave up, a skipped check).
+    pub note: Option<String>,
 }
 
 impl Verdict {
@@ -46,6 +52,7 @@ impl Verdict {
             checked: 0,
             count: 0,
             violations: Vec::new(),
+            note: None,
         }
     }
 
@@ -192,6 +199,105 @@ pub fn check_all(input: Input<'_>) -> Vec<Verdict> {
         ephemeral::ephemerals(&f),
         ephemeral::sequential(&f),
         liveness(&f),
+        linearizable(&f),
+    ]
+}
+
+/// Histories longer than this are not searched at the end of a run (the search would
+/// mostly spend its budget); `corral-sim check` has no such limit.
+pub const SEARCH_MAX_OPS: usize = 20_000;
+
+/// Model steps the end-of-run search may take per operation of the history (a correct
+/// history with good hints takes about one).
+pub const SEARCH_STEPS_PER_OP: u64 = 50;
+
+/// The search checker ([`search`]) on the history alone, with the log used only to order
+/// the search (each op is tried first at the zxid it took effect at). It must agree with
+/// the zxid-based checkers: a history they accept must have a linearization, so a
+/// violation here when they pass is a disagreement between the two, and is reported.
+fn linearizable(f: &Facts) -> Verdict {
+    let mut v = Verdict::new("linearizable");
+    let ops = f.input.ops;
+    if ops.len() > SEARCH_MAX_OPS {
+        v.note = Some(format!(
+            "not searched: {} ops > {SEARCH_MAX_OPS}",
+            ops.len()
+        ));
+        return v;
+    }
+    let (hints, expiry_hints) = search_hints(f);
+    let r = search::search(&search::Input {
+        ops,
+        hints: &hints,
+        expiry_hints: &expiry_hints,
+        max_steps: SEARCH_STEPS_PER_OP * ops.len() as u64 + 10_000,
+    });
+    search_verdict(v, r)
+}
+
+fn search_verdict(mut v: Verdict, r: search::Report) -> Verdict {
+    v.checked = r.entries;
+    match r.found {
+        search::Found::Linearizable => {}
+        search::Found::Violation(why) => v.fail(why),
+        search::Found::Unknown(why) => v.note = Some(format!("inconclusive: {why}")),
+    }
+    v
+}
+
+/// Ordering hints for the search: every op's zxid (reply zxid, or the log position of an
+/// unanswered write that landed), and the zxid of each server-side session close.
+pub fn search_hints(f: &Facts) -> (Vec<Option<Zxid>>, BTreeMap<SessionId, Zxid>) {
+    let hints = f
+        .input
+        .ops
+        .iter()
+        .map(|o| {
+            o.reply_zxid()
+                .or_else(|| f.txn_of[o.index].map(|p| f.input.log[p].hdr.zxid))
+        })
+        .collect();
+    let client_closes: std::collections::BTreeSet<usize> = f
+        .input
+        .ops
+        .iter()
+        .filter(|o| matches!(o.request, Request::CloseSession))
+        .filter_map(|o| f.txn_of[o.index])
+        .collect();
+    let mut expiry = BTreeMap::new();
+    for (p, e) in f.input.log.iter().enumerate() {
+        if matches!(e.txn, corral_core::txn::Txn::CloseSession { .. })
+            && !client_closes.contains(&p)
+        {
+            expiry.entry(e.hdr.session).or_insert(e.hdr.zxid);
+        }
+    }
+    (hints, expiry)
+}
+
+/// The checkers that need no server log, for a history recorded elsewhere: `real-time`
+/// and `session-order` over the reply zxids (answered ops only; without zxids they check
+/// nothing), and the search checker with at most `max_steps` model steps.
+pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
+    let input = Input {
+        ops,
+        session_ends: &[],
+        log: &[],
+        heal_ms: 0,
+        clients: 0,
+    };
+    let f = Facts::new(input);
+    let hints: Vec<Option<Zxid>> = ops.iter().map(Op::reply_zxid).collect();
+    let r = search::search(&search::Input {
+        ops,
+        hints: &hints,
+        expiry_hints: &BTreeMap::new(),
+        max_steps,
+    });
+    vec![
+        order::real_time(&f),
+        order::session_order(&f),
+        search_verdict(Verdict::new("linearizable"), r),
     ]
 }
 
