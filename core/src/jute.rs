@@ -104,6 +104,11 @@ impl<'a> JuteReader<'a> {
         Ok(s)
     }
 
+    /// Skip `n` bytes (already known to be well-formed, e.g. equal to bytes decoded before).
+    pub fn skip(&mut self, n: usize) -> JuteResult<()> {
+        self.take(n).map(|_| ())
+    }
+
     /// One byte.
     pub fn read_u8(&mut self) -> JuteResult<u8> {
         Ok(self.take(1)?[0])
@@ -166,7 +171,11 @@ impl<'a> JuteReader<'a> {
                 // path is an invalid path (writes: BadArguments) or a missing node (reads),
                 // never a MarshallingError.
                 let b = self.take(n)?;
-                Ok(Some(String::from_utf8_lossy(b).into_owned()))
+                // Valid UTF-8 (the normal case) is checked by the faster validator first.
+                Ok(Some(match std::str::from_utf8(b) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(b).into_owned(),
+                }))
             }
         }
     }

@@ -245,9 +245,10 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, SnapshotError> {
     })
 }
 
-/// One record of a snapshot, as [`visit`] hands it out.
+/// One record of a snapshot, as [`visit`] hands it out. The ACL is borrowed: consecutive
+/// nodes nearly always share one list, which is then decoded once, not once per node.
 #[derive(Debug)]
-pub enum Item {
+pub enum Item<'a> {
     Session {
         id: SessionId,
         timeout_ms: i32,
@@ -255,18 +256,43 @@ pub enum Item {
     Node {
         path: String,
         data: Option<Vec<u8>>,
-        acl: Vec<Acl>,
+        acl: &'a [Acl],
         stat: StatPersisted,
     },
+}
+
+/// The last ACL list decoded, with its encoded bytes.
+#[derive(Default)]
+struct AclMemo {
+    raw: Vec<u8>,
+    acl: Vec<Acl>,
+}
+
+/// Bytes of the jute ACL vector at the start of `b` (without decoding it), if well-formed.
+fn acl_span(b: &[u8]) -> Option<usize> {
+    let int = |at: usize| -> Option<i32> {
+        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let count = int(0)?;
+    let mut at = 4usize;
+    for _ in 0..count.max(0) {
+        at += 4; // perms
+        for _ in 0..2 {
+            let len = usize::try_from(int(at)?.max(0)).ok()?;
+            at = at.checked_add(4 + len)?;
+        }
+    }
+    (at <= b.len()).then_some(at)
 }
 
 /// Check every crc and hand each record to `f` in file order, returning the header. An error
 /// from `f` stops the walk and is reported at the offset of the block holding the record.
 pub fn visit(
     bytes: &[u8],
-    f: &mut dyn FnMut(Item) -> Result<(), String>,
+    f: &mut dyn FnMut(Item<'_>) -> Result<(), String>,
 ) -> Result<Header, SnapshotError> {
     let header = read_header(bytes)?;
+    let mut memo = AclMemo::default();
     let (mut sessions_left, mut nodes_left) = (header.sessions, header.nodes);
     let mut chain = Vec::new();
     let mut pos = HEADER_LEN;
@@ -335,7 +361,7 @@ pub fn visit(
                 read_session(&mut r)
             } else if nodes_left > 0 {
                 nodes_left -= 1;
-                read_node(&mut r)
+                read_node(&mut r, &mut memo)
             } else {
                 return Err(err(pos, "more records than the header counts"));
             };
@@ -353,18 +379,34 @@ pub fn visit(
     Ok(header)
 }
 
-fn read_session(r: &mut JuteReader<'_>) -> crate::jute::JuteResult<Item> {
+fn read_session<'m>(r: &mut JuteReader<'_>) -> crate::jute::JuteResult<Item<'m>> {
     Ok(Item::Session {
         id: SessionId(r.read_i64()?),
         timeout_ms: r.read_i32()?,
     })
 }
 
-fn read_node(r: &mut JuteReader<'_>) -> crate::jute::JuteResult<Item> {
+fn read_node<'m>(
+    r: &mut JuteReader<'_>,
+    memo: &'m mut AclMemo,
+) -> crate::jute::JuteResult<Item<'m>> {
+    let path = r.read_string("path")?;
+    let data = r.read_buffer()?;
+    let rest = r.rest();
+    match acl_span(rest) {
+        Some(n) if rest[..n] == memo.raw[..] => r.skip(n)?,
+        _ => {
+            let before = r.remaining();
+            memo.acl = read_acls(r)?.unwrap_or_default();
+            let used = before - r.remaining();
+            memo.raw.clear();
+            memo.raw.extend_from_slice(&rest[..used]);
+        }
+    }
     Ok(Item::Node {
-        path: r.read_string("path")?,
-        data: r.read_buffer()?,
-        acl: read_acls(r)?.unwrap_or_default(),
+        path,
+        data,
+        acl: &memo.acl,
         stat: StatPersisted::read(r)?,
     })
 }
@@ -373,6 +415,10 @@ fn read_node(r: &mut JuteReader<'_>) -> crate::jute::JuteResult<Item> {
 /// the rebuilt tree has the digest the header records.
 pub fn read(bytes: &[u8]) -> Result<Image, SnapshotError> {
     let mut loader = DataTree::loader();
+    if let Ok(h) = read_header(bytes) {
+        // Trust the count only as a hint: a damaged one must not reserve gigabytes.
+        loader.reserve(h.nodes.min(bytes.len() as u64 / 16) as usize);
+    }
     let mut sessions = BTreeMap::new();
     let header = visit(bytes, &mut |item| match item {
         Item::Session { id, timeout_ms } => {
@@ -386,7 +432,7 @@ pub fn read(bytes: &[u8]) -> Result<Image, SnapshotError> {
             data,
             acl,
             stat,
-        } => loader.insert(path, data, &acl, stat),
+        } => loader.insert(path, data, acl, stat),
     })?;
     let tree = loader.finish(header.zxid).map_err(|e| err(HEADER_LEN, e))?;
     if tree.digest() != header.digest {

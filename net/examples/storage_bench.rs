@@ -10,6 +10,9 @@
 //! 1. building + writing a snapshot as of the last zxid (what the snapshot thread does);
 //! 2. a restart from that snapshot plus a 10,000-txn log tail (load + replay + start);
 //! 3. a restart from the log alone (no snapshot), for comparison.
+//!
+//! `KEEP_SNAPSHOT=1` stops after step 2 (DIR keeps the snapshot); `RESTART_ONLY=DIR` then
+//! measures (or, under perf, profiles) just a restart from it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,11 +66,21 @@ fn restart(dir: &std::path::Path) -> (std::time::Duration, Zxid, u64) {
 }
 
 fn main() {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let mut args = std::env::args().skip(1);
+    if let Some(dir) = std::env::var_os("RESTART_ONLY") {
+        // Profile a restart alone: RESTART_ONLY=DIR (a directory a previous run kept).
+        let (took, z, n) = restart(std::path::Path::new(&dir));
+        println!("restart: {took:?} ({n} znodes, zxid {z})");
+        return;
+    }
     let nodes: i64 = args.next().map_or(1_000_000, |s| s.parse().expect("NODES"));
     let tmp = tempfile::tempdir().expect("temp dir");
-    let dir: PathBuf = args.next().map_or_else(|| tmp.path().to_owned(), PathBuf::from);
+    let dir: PathBuf = args
+        .next()
+        .map_or_else(|| tmp.path().to_owned(), PathBuf::from);
     let log_dir = log::log_dir(&dir);
     let rec = log::recover(&log_dir, &mut |_, _| Ok(())).expect("empty log");
     let mut w = LogWriter::open(&log_dir, &rec, log::DEFAULT_SEGMENT_BYTES, false).expect("log");
@@ -120,6 +133,9 @@ fn main() {
     let (took, z, n) = restart(&dir);
     assert_eq!(z, last);
     println!("restart from snapshot + {tail} log txns: {took:?} ({n} znodes, zxid {z})");
+    if std::env::var_os("KEEP_SNAPSHOT").is_some() {
+        return;
+    }
     for (_, p) in snapshot::list(&cfg.snap_dir).expect("list") {
         std::fs::remove_file(p).expect("remove snapshot");
     }

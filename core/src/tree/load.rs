@@ -50,6 +50,12 @@ impl TreeLoader {
         Ok(())
     }
 
+    /// Make room for `additional` more nodes (a snapshot says how many are coming), so the
+    /// map does not rehash its way up to a million entries.
+    pub fn reserve(&mut self, additional: usize) {
+        self.tree.nodes.reserve(additional);
+    }
+
     /// Nodes loaded so far.
     pub fn len(&self) -> usize {
         self.tree.nodes.len()

@@ -143,18 +143,39 @@ const SEARCH_BUDGET_BYTES: usize = 256 << 20;
 /// each valid record, and repair a torn tail. A `visit` error is reported as corruption at
 /// that record.
 pub fn recover(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageError> {
-    scan(dir, visit, true)
+    scan(dir, Zxid::ZERO, visit, true)
+}
+
+/// [`recover`], but segments holding only records at or before `after` (a snapshot's zxid)
+/// are not read at all: recovery does not need them, and purge removes them in time.
+pub fn recover_after(
+    dir: &Path,
+    after: Zxid,
+    visit: &mut Visitor<'_>,
+) -> Result<Recovery, StorageError> {
+    scan(dir, after, visit, true)
 }
 
 /// [`recover`] without changing anything: a torn tail is only reported (in `repairs`, as
 /// what recovery would do). For the inspection tools, which may run beside a live server.
 pub fn scan_read_only(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageError> {
-    scan(dir, visit, false)
+    scan(dir, Zxid::ZERO, visit, false)
 }
 
-fn scan(dir: &Path, visit: &mut Visitor<'_>, repair: bool) -> Result<Recovery, StorageError> {
+fn scan(
+    dir: &Path,
+    after: Zxid,
+    visit: &mut Visitor<'_>,
+    repair: bool,
+) -> Result<Recovery, StorageError> {
     let mut segments = list_segments(dir)?;
     segments.sort();
+    // Segment i holds zxids [name_i, name_{i+1}): skip it when name_{i+1} <= after + 1.
+    let skip = segments
+        .windows(2)
+        .take_while(|w| w[1].0 .0 <= after.0.saturating_add(1))
+        .count();
+    segments.drain(..skip);
     let mut rec = Recovery::default();
     let count = segments.len();
     for (i, (name_zxid, path)) in segments.into_iter().enumerate() {

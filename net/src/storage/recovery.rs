@@ -67,7 +67,7 @@ pub fn recover(
     };
     let mut replayed = 0u64;
     let mut last_applied = snap_zxid;
-    let mut rec = log::recover(&log_dir, &mut |zxid, payload| {
+    let mut rec = log::recover_after(&log_dir, snap_zxid, &mut |zxid, payload| {
         if zxid <= snap_zxid {
             return Ok(());
         }
