@@ -547,3 +547,70 @@ fn r12_write_after_close_session_consumes_a_zxid() {
     assert_eq!(h.server.last_zxid(), last.hdr.zxid);
     assert!(h.closed.contains(&a));
 }
+
+fn exists(path: &str) -> Request {
+    Request::Exists {
+        path: path.into(),
+        watch: false,
+    }
+}
+
+/// Found by `corral bench --workload ephemeral-churn`: a read deferred behind another
+/// session's in-flight write ran after the closeSession pipelined behind it had marked the
+/// session closing, and was answered SessionExpired. ZooKeeper checks the session in
+/// arrival order, so the read is answered normally.
+#[test]
+fn r13_read_received_before_close_session_is_answered_normally() {
+    let mut h = Harness::new(config());
+    let (a, _) = h.connect(30_000);
+    let (b, _) = h.connect(30_000);
+    h.auto_persist = false;
+    h.submit(b, 1, &create("/busy", b"", 0)); // another session's write in flight
+    h.submit(a, 1, &exists("/x"));
+    h.submit(a, 2, &create("/x", b"", 1)); // ephemeral
+    h.submit(a, 3, &Request::CloseSession);
+    for _ in 0..3 {
+        h.persist_all();
+        h.pump();
+    }
+    assert_eq!(
+        replies(&h.take(a)),
+        vec![(1, ErrorCode::NoNode.code()), (2, 0), (3, 0)]
+    );
+    assert!(h.closed.contains(&a));
+    assert_eq!(replies(&h.take(b)), vec![(1, 0)]);
+    // The close deleted the ephemeral.
+    let (hdr, _) = h.call(b, 2, &exists("/x"));
+    assert_eq!(hdr.err, ErrorCode::NoNode.code());
+}
+
+/// The same with the read queued behind the session's own write: it sees that write, and
+/// the closeSession behind it does not turn it into SessionExpired. A read received after
+/// the closeSession is still refused (it never gets a reply: the close reply ends the
+/// connection first).
+#[test]
+fn r14_reads_around_close_session_follow_arrival_order() {
+    let mut h = Harness::new(config());
+    let (a, ra) = h.connect(30_000);
+    let (b, _) = h.connect(30_000);
+    h.auto_persist = false;
+    h.submit(b, 1, &create("/busy", b"", 0));
+    h.submit(a, 1, &create("/y", b"", 1));
+    h.submit(a, 2, &exists("/y"));
+    h.submit(a, 3, &Request::CloseSession);
+    h.submit(a, 4, &exists("/y"));
+    for _ in 0..3 {
+        h.persist_all();
+        h.pump();
+    }
+    let frames = h.take(a);
+    assert_eq!(replies(&frames), vec![(1, 0), (2, 0), (3, 0)]);
+    let Some(Frame::Reply { hdr, body }) = frames.get(1) else {
+        panic!("{frames:?}")
+    };
+    let Some(Response::Stat(stat)) = Harness::decode(&exists("/y"), hdr, body) else {
+        panic!("exists /y: {hdr:?}")
+    };
+    assert_eq!(stat.ephemeral_owner, ra.session_id);
+    assert!(h.closed.contains(&a));
+}

@@ -34,7 +34,16 @@ pub(crate) enum Slot {
     /// pending. It runs when it reaches the front and the tree has applied `barrier`: the
     /// last txn prepared when it arrived. Like ZooKeeper's standalone pipeline, a read is
     /// ordered after every write that arrived before it, from any session.
-    Deferred { payload: Vec<u8>, barrier: Zxid },
+    ///
+    /// `session_ok` is whether the session was valid when the frame arrived. ZooKeeper
+    /// checks the session in arrival order (PrepRequestProcessor), so a read received
+    /// before a closeSession is answered normally even if it runs after the close was
+    /// prepared and the session marked closing.
+    Deferred {
+        payload: Vec<u8>,
+        barrier: Zxid,
+        session_ok: bool,
+    },
 }
 
 /// Counters reported by `cons` and `stat`.

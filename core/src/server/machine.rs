@@ -331,10 +331,10 @@ impl Server {
             Phase::AwaitConnect => self.handle_connect(now, conn, payload),
             // Writes are prepared at once (their zxids follow the createSession txn);
             // everything else waits for the ConnectResponse, in order.
-            Phase::CreatingSession => self.handle_request(now, conn, payload, false),
+            Phase::CreatingSession => self.handle_request(now, conn, payload, false, None),
             Phase::Established => {
                 self.sessions_touch(now, conn);
-                self.handle_request(now, conn, payload, false);
+                self.handle_request(now, conn, payload, false, None);
             }
         }
     }
@@ -432,13 +432,16 @@ impl Server {
     // ---- requests --------------------------------------------------------------------
 
     /// Handle a request frame. `at_front` is true when it is being run from the head of the
-    /// connection's queue (everything before it answered).
+    /// connection's queue (everything before it answered); `received_ok` then carries
+    /// whether the session was valid when the frame arrived, which decides for it (the
+    /// session is checked in arrival order, as in ZooKeeper, not when the frame runs).
     pub(crate) fn handle_request(
         &mut self,
         now: Millis,
         conn: ConnId,
         payload: &[u8],
         at_front: bool,
+        received_ok: Option<bool>,
     ) {
         let mut r = JuteReader::with_limit(payload, 2 * self.config.max_buffer);
         let Ok(hdr) = RequestHeader::read(&mut r) else {
@@ -471,8 +474,9 @@ impl Server {
         let creating = self.conns[&conn].phase == Phase::CreatingSession;
         let queue_busy = creating || (!at_front && !self.conns[&conn].queue.is_empty());
         let session = self.conns[&conn].session;
-        let session_ok =
-            creating || (self.sessions.contains(session) && !self.sessions.is_closing(session));
+        let session_ok = received_ok.unwrap_or_else(|| {
+            creating || (self.sessions.contains(session) && !self.sessions.is_closing(session))
+        });
         // addAuth takes effect on receipt (ZooKeeper's processPacket): writes sent after it
         // carry the new identity. The reply keeps its place in the queue.
         if let Request::Auth { scheme, auth, .. } = &req {
@@ -533,6 +537,7 @@ impl Server {
             c.queue.push_back(Slot::Deferred {
                 payload: payload.to_vec(),
                 barrier,
+                session_ok,
             });
             if !queue_busy {
                 self.waiters.insert((barrier, conn));
@@ -608,10 +613,14 @@ impl Server {
             // Answer in turn, with the zxid current at that point (reply zxids never go
             // backwards for a client).
             let barrier = self.last_prepared;
+            // Recorded for the slot's sake only: a frame that does not decode is re-judged
+            // here when it runs (a write deferred during the handshake becomes valid then).
+            let session_ok = self.session_ok(conn);
             let c = self.conns.get_mut(&conn).expect("known connection");
             c.queue.push_back(Slot::Deferred {
                 payload: payload.to_vec(),
                 barrier,
+                session_ok,
             });
             return;
         }
@@ -848,11 +857,16 @@ impl Server {
                         self.waiters.insert((barrier, conn));
                         return;
                     }
-                    let Some(Slot::Deferred { payload, .. }) = c.queue.pop_front() else {
+                    let Some(Slot::Deferred {
+                        payload,
+                        session_ok,
+                        ..
+                    }) = c.queue.pop_front()
+                    else {
                         unreachable!()
                     };
                     self.sessions_touch(now, conn);
-                    self.handle_request(now, conn, &payload, true);
+                    self.handle_request(now, conn, &payload, true, Some(session_ok));
                 }
             }
         }

@@ -48,13 +48,6 @@ async fn every_workload_runs_and_verifies() {
     ];
     for (w, ops) in workloads {
         let mut args = tiny(addr, w, ops);
-        if w == Workload::EphemeralChurn {
-            // One session: with others' txns in flight, Corral defers the pipelined exists
-            // behind the closeSession that follows it and answers SessionExpired (a server
-            // bug the bench found; ZooKeeper checks the session in order). Until that is
-            // fixed, the default run checks churn without concurrent writers.
-            args.sessions = 1;
-        }
         // The last one also cleans up, which must leave no run root behind.
         args.cleanup = w == Workload::EphemeralChurn;
         args.validate().unwrap();
