@@ -66,6 +66,10 @@ def zoo_cfg(port, data_dir):
         "4lw.commands.whitelist=*\n"
         "zookeeper.extendedTypesEnabled=true\n"
         "znode.container.checkIntervalMs=1000\n"
+        # Small enough that snapshots and purges happen during the suite (and during the
+        # kill -9 durability test); ZooKeeper's run does not read these two.
+        "snapCount=100\n"
+        "autopurge.purgeInterval=1\n"
     )
 
 

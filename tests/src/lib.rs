@@ -110,7 +110,9 @@ pub fn zoo_cfg(port: u16, data_dir: &Path) -> String {
          maxClientCnxns=0\n\
          4lw.commands.whitelist=*\n\
          zookeeper.extendedTypesEnabled=true\n\
-         znode.container.checkIntervalMs=1000\n",
+         znode.container.checkIntervalMs=1000\n\
+         snapCount=100\n\
+         autopurge.purgeInterval=1\n",
         data_dir.display()
     )
 }

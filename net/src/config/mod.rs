@@ -118,7 +118,9 @@ impl Default for Config {
             data_log_dir: PathBuf::from("./corral-data"),
             whitelist: Whitelist::default_set(),
             snap_retain_count: 3,
-            purge_interval_hours: 0,
+            // Only the no-config server: purge after each snapshot, so the README's first
+            // command never fills a disk. A zoo.cfg gets ZooKeeper's default (0, off).
+            purge_interval_hours: 1,
             pre_alloc_size_kb: 65_536,
             force_sync: true,
             source: None,
