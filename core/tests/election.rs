@@ -729,20 +729,24 @@ fn a_decided_node_answers_looking_peers_only() {
 
 #[test]
 fn following_needs_the_leader_to_say_it_leads() {
-    let mut m = Election::new(S(1), three(), Zxid(1), Epoch(1), Millis(0));
+    let five = Majority::new((1..=5).map(S));
+    let mut m = Election::new(S(1), five, Zxid(1), Epoch(1), Millis(0));
     m.start(Millis(0));
     let _ = drain(&mut m);
-    // Server 2 follows 3 from an old round; 3 itself has not spoken: no decision.
-    m.on_notification(Millis(1), S(2), note(2, 3, 5, 4, PeerState::Following))
-        .unwrap();
+    // A quorum follows server 5 from an old round, but 5 itself has not said it leads (it
+    // may have crashed): ZooKeeper's checkLeader refuses to join.
+    for (t, from) in [(1, 2), (2, 3), (3, 4)] {
+        m.on_notification(Millis(t), S(from), note(from, 5, 5, 4, PeerState::Following))
+            .unwrap();
+    }
     assert!(m.decision().is_none());
-    m.on_notification(Millis(2), S(3), note(3, 3, 5, 4, PeerState::Leading))
-        .unwrap();
+    m.on_notification(Millis(4), S(5), note(5, 5, 5, 4, PeerState::Leading)).unwrap();
     let d = m.decision().expect("joined");
     assert_eq!(
         (d.leader, d.role, d.election_epoch),
-        (S(3), PeerState::Following, ElectionEpoch(4))
+        (S(5), PeerState::Following, ElectionEpoch(4))
     );
+    assert_eq!(d.supporters, [S(2), S(3), S(4), S(5)].into());
     assert_eq!(m.logical_clock(), ElectionEpoch(4));
 }
 
