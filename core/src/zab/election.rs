@@ -25,6 +25,13 @@
 //! - **Timeouts**: when nothing arrives for the notification timeout (200 ms at first), the
 //!   server re-sends its vote to every voter and doubles the timeout, up to 60 s.
 //!
+//! One deliberate difference: a LOOKING server answers a LOOKING peer of the *same* round
+//! whose vote is worse than its own proposal with that proposal (ZooKeeper answers only peers
+//! of older rounds). Without it, a peer that joins a round late with a worse vote is never
+//! told the better one: every notification it sends restarts the others' timeouts, so they
+//! never re-send, and with equal capped intervals that can last forever (found by the
+//! harness's property test). The extra message changes no decision rule.
+//!
 //! After deciding, the machine stays alive: a LOOKING peer that writes to it gets back the
 //! decided vote, its election epoch and this server's state (FOLLOWING/LEADING/OBSERVING),
 //! as ZooKeeper's `WorkerReceiver` does. That is how a restarting server finds the running
@@ -379,8 +386,7 @@ impl<Q: QuorumVerifier> Election<Q> {
             }
             return Ok(());
         }
-        if n.state == PeerState::Looking && n.election_epoch < self.logical_clock {
-            // The sender lags behind: tell it where this round is.
+        if n.state == PeerState::Looking && self.lags(&n) {
             let vote = self.current_vote();
             self.send(from, vote, self.logical_clock, PeerState::Looking);
         }
@@ -498,6 +504,19 @@ impl<Q: QuorumVerifier> Election<Q> {
     }
 
     // ---- internals -------------------------------------------------------------------
+
+    /// Whether a LOOKING sender should get this server's vote back. ZooKeeper answers a
+    /// sender from an older round. Corral also answers a sender of this round whose vote is
+    /// worse than its proposal (a deviation, see the module docs): ZooKeeper stays silent
+    /// there, and since every notification restarts the receiver's timeout, a peer that
+    /// keeps re-sending a stale vote can keep the others from ever re-sending theirs.
+    fn lags(&self, n: &Notification) -> bool {
+        if n.election_epoch != self.logical_clock {
+            return n.election_epoch < self.logical_clock;
+        }
+        self.proposal
+            .is_some_and(|p| p.beats(&n.vote, &self.quorum) && self.quorum.is_voter(n.vote.leader))
+    }
 
     fn is_participant(&self) -> bool {
         self.quorum.is_voter(self.my_id)
