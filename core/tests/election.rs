@@ -882,16 +882,15 @@ fn faults() -> impl Strategy<Value = Faults> {
 /// The stand-in's initLimit in the property tests.
 const INIT_LIMIT_MS: i64 = 4_000;
 
-/// The notification cap in the property tests. It must stay below the initLimit: a LOOKING
-/// server only re-sends on its own timeout and every notification it receives restarts that
-/// timeout, so a straggler whose backed-off interval exceeds initLimit can miss every round
-/// a bare quorum completes (the leader gives up before the straggler speaks again). The same
-/// holds for ZooKeeper with its defaults (60 s cap, initLimit*tickTime = 20 s); see
-/// docs/replication.md.
-const MAX_NOTIFICATION_MS: i64 = 2_000;
+/// ZooKeeper's notification cap. Without the same-round answer (see `Election::lags`), a
+/// straggler and this cap livelock: the property test found schedules where the other
+/// LOOKING servers never re-send because the straggler's notifications keep restarting
+/// their timeouts.
+const MAX_NOTIFICATION_MS: i64 = 60_000;
 
-/// Bound on convergence after the network heals: a few initLimits and capped re-sends.
-const LIVENESS_BOUND_MS: i64 = 5 * (INIT_LIMIT_MS + MAX_NOTIFICATION_MS);
+/// Bound on convergence after the network heals: a long-isolated server's backed-off
+/// re-send (up to the cap), then a few initLimits and rounds.
+const LIVENESS_BOUND_MS: i64 = 3 * MAX_NOTIFICATION_MS;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
