@@ -733,3 +733,72 @@ fn tally(votes: &BTreeMap<ServerId, Ballot>, with: &Ballot) -> BTreeSet<ServerId
         .map(|(id, _)| *id)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zab::quorum::Majority;
+
+    fn v(leader: u64, zxid: i64, epoch: u32) -> Vote {
+        Vote {
+            leader: ServerId(leader),
+            zxid: Zxid(zxid),
+            peer_epoch: Epoch(epoch),
+        }
+    }
+
+    #[test]
+    fn total_order_epoch_then_zxid_then_id() {
+        let q = Majority::new([1, 2, 3].map(ServerId));
+        assert!(v(1, 0, 2).beats(&v(3, 100, 1), &q), "peer epoch first");
+        assert!(v(1, 7, 1).beats(&v(3, 6, 1), &q), "then zxid");
+        assert!(v(3, 7, 1).beats(&v(2, 7, 1), &q), "then id");
+        assert!(!v(2, 7, 1).beats(&v(2, 7, 1), &q), "strict");
+        assert!(!v(9, 99, 9).beats(&v(1, 0, 0), &q), "weight 0 never wins");
+    }
+
+    #[test]
+    fn peer_state_wire_values() {
+        for s in [
+            PeerState::Looking,
+            PeerState::Following,
+            PeerState::Leading,
+            PeerState::Observing,
+        ] {
+            assert_eq!(PeerState::from_wire(s.wire()), Some(s));
+        }
+        assert_eq!(PeerState::Leading.wire(), 2);
+        assert_eq!(PeerState::from_wire(4), None);
+    }
+
+    #[test]
+    fn a_single_voter_decides_alone_after_finalize_wait() {
+        let mut e = Election::new(
+            ServerId(1),
+            Majority::new([ServerId(1)]),
+            Zxid(3),
+            Epoch(1),
+            Millis(0),
+        );
+        e.start(Millis(0));
+        assert!(e.poll_output().is_none(), "nobody to send to");
+        assert_eq!(e.next_deadline(), Some(Millis(200)));
+        e.tick(Millis(200));
+        let Some(Output::Decided(d)) = e.poll_output() else {
+            panic!()
+        };
+        assert_eq!((d.leader, d.role), (ServerId(1), PeerState::Leading));
+        assert_eq!(e.next_deadline(), None);
+        assert_eq!(
+            e.set_log_position(Zxid(2), Epoch(0)),
+            Err(ElectionError::EpochWentBack {
+                held: Epoch(1),
+                offered: Epoch(0)
+            })
+        );
+        e.set_log_position(Zxid(2), Epoch(2)).unwrap();
+        e.start(Millis(500));
+        assert_eq!(e.logical_clock(), ElectionEpoch(2));
+        assert_eq!(e.proposal(), Some(v(1, 2, 2)));
+    }
+}
