@@ -19,3 +19,4 @@ pub mod tree;
 pub mod txn;
 pub mod types;
 pub mod watch;
+pub mod zab;

@@ -67,6 +67,17 @@ impl fmt::Display for Zxid {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
 pub struct Epoch(pub u32);
 
+/// A server's id in the ensemble: the `N` of `server.N=` in zoo.cfg and the content of
+/// `myid`. ZooKeeper carries it as a `long` on the wire; ids are non-negative there.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct ServerId(pub u64);
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A client session id. 0 means "no session" on the wire.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct SessionId(pub i64);
