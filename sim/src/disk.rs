@@ -27,6 +27,7 @@ use std::rc::Rc;
 
 use corral_core::server::LogEntry;
 use corral_core::snapshot::{self, Image};
+use corral_core::txn::Txn;
 use corral_core::types::Zxid;
 
 use crate::rng::Rng;
@@ -177,7 +178,11 @@ impl Disk {
     /// Write a snapshot as of `zxid` (durable in the log) built from the previous snapshot
     /// and the log, then purge log records older than the oldest snapshot kept. Returns the
     /// snapshot's size.
-    pub fn snapshot(&mut self, zxid: Zxid) -> Result<usize, String> {
+    ///
+    /// `lossy` plants a bug (tests and `--plant` only): the newest data txn (create,
+    /// delete, setData, multi...) the snapshot covers is applied as a no-op, so the
+    /// snapshot claims `zxid` but lacks that txn's effect.
+    pub fn snapshot(&mut self, zxid: Zxid, lossy: bool) -> Result<usize, String> {
         let mut image = match self.snapshots.last() {
             Some(b) => snapshot::read(b).map_err(|e| e.to_string())?,
             None => Image::new(),
@@ -188,9 +193,31 @@ impl Disk {
                 image.zxid()
             ));
         }
-        for e in parse(&self.durable).0 {
-            if e.hdr.zxid > image.zxid() && e.hdr.zxid <= zxid {
-                image.apply(&e);
+        let from = image.zxid();
+        let covered: Vec<LogEntry> = parse(&self.durable)
+            .0
+            .into_iter()
+            .filter(|e| e.hdr.zxid > from && e.hdr.zxid <= zxid)
+            .collect();
+        let dropped = if lossy {
+            covered.iter().rposition(|e| {
+                !matches!(
+                    e.txn,
+                    Txn::CreateSession { .. } | Txn::CloseSession { .. } | Txn::Error { .. }
+                )
+            })
+        } else {
+            None
+        };
+        for (i, e) in covered.iter().enumerate() {
+            if Some(i) == dropped {
+                let mut noop = e.clone();
+                noop.txn = Txn::Error {
+                    err: corral_core::error::ErrorCode::SystemError,
+                };
+                image.apply(&noop);
+            } else {
+                image.apply(e);
             }
         }
         if image.zxid() != zxid {
@@ -353,14 +380,14 @@ mod tests {
             d.append(&entry(z));
         }
         d.sync_to(d.written());
-        d.snapshot(Zxid(4)).unwrap();
-        d.snapshot(Zxid(7)).unwrap();
+        d.snapshot(Zxid(4), false).unwrap();
+        d.snapshot(Zxid(7), false).unwrap();
         assert!(
-            d.snapshot(Zxid(7)).is_err(),
+            d.snapshot(Zxid(7), false).is_err(),
             "no snapshot twice at one zxid"
         );
-        assert!(d.snapshot(Zxid(11)).is_err(), "only durable zxids");
-        d.snapshot(Zxid(9)).unwrap();
+        assert!(d.snapshot(Zxid(11), false).is_err(), "only durable zxids");
+        d.snapshot(Zxid(9), false).unwrap();
         assert_eq!(d.snapshot_count(), 2);
         // Records through 7 (the oldest kept snapshot) are purged but still archived.
         assert_eq!(parse(&d.durable).0.first(), Some(&entry(8)));
