@@ -212,3 +212,32 @@ fn reads_behind_writes(ops: &[Op], logged: &BTreeSet<(SessionId, i32)>) -> u64 {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_names_required_counters_at_zero_only() {
+        let mut c = Coverage::new();
+        let all_required: Vec<&str> = COUNTERS
+            .iter()
+            .filter(|c| c.required)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(c.missing(), all_required);
+        for (i, counter) in COUNTERS.iter().enumerate() {
+            if counter.name != "expiry-in-partition" {
+                c.add(i, 1);
+            }
+        }
+        assert_eq!(c.missing(), vec!["expiry-in-partition"]);
+        let mut sum = Coverage::new();
+        sum.merge(&c);
+        sum.merge(&c);
+        assert_eq!(sum.get(WATCH_FIRED), 2);
+        assert_eq!(sum.get(EXPIRY_IN_PARTITION), 0);
+        // The informational counter never fails a sweep.
+        assert!(!COUNTERS[SNAPSHOTS].required);
+    }
+}

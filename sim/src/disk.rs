@@ -200,12 +200,7 @@ impl Disk {
             .filter(|e| e.hdr.zxid > from && e.hdr.zxid <= zxid)
             .collect();
         let dropped = if lossy {
-            covered.iter().rposition(|e| {
-                !matches!(
-                    e.txn,
-                    Txn::CreateSession { .. } | Txn::CloseSession { .. } | Txn::Error { .. }
-                )
-            })
+            covered.iter().rposition(|e| changes_tree(&e.txn))
         } else {
             None
         };
@@ -271,6 +266,22 @@ impl Disk {
         let mut all = self.archived.clone();
         all.extend(parse(&self.durable).0);
         all
+    }
+}
+
+/// True for txns that change nodes (not sessions, failures or checks).
+fn changes_tree(txn: &Txn) -> bool {
+    match txn {
+        Txn::Create { .. }
+        | Txn::Delete { .. }
+        | Txn::DeleteContainer { .. }
+        | Txn::SetData { .. }
+        | Txn::SetAcl { .. } => true,
+        Txn::Multi(subs) => subs.iter().any(changes_tree),
+        Txn::Check { .. }
+        | Txn::CreateSession { .. }
+        | Txn::CloseSession { .. }
+        | Txn::Error { .. } => false,
     }
 }
 
@@ -371,6 +382,55 @@ mod tests {
             assert_eq!(d.durable_entries().last(), Some(&entry(9)));
         }
         assert!(saw_torn && saw_garbage);
+    }
+
+    fn set_data(z: i64, data: &str) -> LogEntry {
+        let txn = if z == 1 {
+            Txn::Create {
+                path: "/x".to_owned(),
+                data: Some(data.into()),
+                acl: Vec::new(),
+                kind: corral_core::txn::CreateKind::Persistent,
+                parent_cversion: 1,
+            }
+        } else {
+            Txn::SetData {
+                path: "/x".to_owned(),
+                data: Some(data.into()),
+                version: z as i32 - 1,
+            }
+        };
+        LogEntry {
+            hdr: TxnHeader {
+                session: SessionId(7),
+                cxid: z as i32,
+                zxid: Zxid(z),
+                time: 1000 + z,
+                op: txn.op(),
+            },
+            txn,
+        }
+    }
+
+    #[test]
+    fn a_lossy_snapshot_claims_its_zxid_but_lacks_the_last_data_txn() {
+        for lossy in [false, true] {
+            let mut d = Disk::default();
+            d.append(&set_data(1, "a"));
+            d.append(&set_data(2, "b"));
+            d.append(&entry(3));
+            d.append(&set_data(4, "c"));
+            d.sync_to(d.written());
+            d.snapshot(Zxid(3), lossy).unwrap();
+            let rec = d.recover();
+            let image = rec.image.expect("a snapshot");
+            assert_eq!(image.zxid(), Zxid(3));
+            let data = image.tree.node("/x").and_then(|n| n.data.clone());
+            // zxid 3 closes a session: the newest data txn is the setData at 2.
+            let want: &[u8] = if lossy { b"a" } else { b"b" };
+            assert_eq!(data.as_deref(), Some(want), "lossy {lossy}");
+            assert_eq!(rec.entries, vec![set_data(4, "c")]);
+        }
     }
 
     #[test]
