@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::check::Verdict;
+use crate::coverage::{Coverage, COUNTERS, NOT_APPLICABLE, REQUIRED_FROM_SEEDS};
 use crate::history::Op;
 use crate::world::RunReport;
 
@@ -49,6 +50,17 @@ pub fn summary(r: &RunReport) -> String {
     if let Some(p) = &r.planted {
         let _ = writeln!(s, "planted bug: {p}");
     }
+    let reached: Vec<String> = COUNTERS
+        .iter()
+        .zip(&r.coverage.counts)
+        .map(|(c, n)| format!("{} {n}", c.name))
+        .collect();
+    let _ = writeln!(s, "coverage: {}", reached.join(", "));
+    let _ = writeln!(
+        s,
+        "coverage n/a (no replication yet): {}",
+        NOT_APPLICABLE.join(", ")
+    );
     let _ = writeln!(s, "checks:");
     verdict_lines(&mut s, &r.verdicts);
     if let Some(e) = &r.error {
@@ -159,4 +171,35 @@ pub fn table_row(r: &RunReport) -> String {
         r.digest,
         verdict
     )
+}
+
+/// The coverage totals of a sweep of `seeds` seeds: each counter, how many it reached in
+/// total, and whether it is required.
+pub fn coverage_table(cov: &Coverage, seeds: u64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "coverage over {seeds} seeds (required counters fail a sweep of {REQUIRED_FROM_SEEDS}+ seeds at zero):"
+    );
+    let _ = writeln!(
+        s,
+        "  {:<26} {:>8}  {:<9} what",
+        "counter", "total", "required"
+    );
+    for (c, n) in COUNTERS.iter().zip(&cov.counts) {
+        let status = match (c.required, *n) {
+            (false, _) => "no",
+            (true, 0) => "MISSING",
+            (true, _) => "yes",
+        };
+        let _ = writeln!(s, "  {:<26} {:>8}  {:<9} {}", c.name, n, status, c.what);
+    }
+    for name in NOT_APPLICABLE {
+        let _ = writeln!(
+            s,
+            "  {name:<26} {:>8}  {:<9} not applicable: one standalone server, no replication yet",
+            "n/a", "n/a"
+        );
+    }
+    s
 }

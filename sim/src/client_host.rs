@@ -186,7 +186,12 @@ impl Driver {
             } => self.on_reply(id, xid, zxid, result),
             ClientEvent::Watch {
                 event_type, path, ..
-            } => self.trace(format!("watch {event_type:?} {path}")),
+            } => {
+                self.trace(format!("watch {event_type:?} {path}"));
+                if event_type != corral_core::proto::event::EventType::None {
+                    self.ctx.history.watch_fired();
+                }
+            }
         }
     }
 

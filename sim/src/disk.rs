@@ -27,6 +27,7 @@ use std::rc::Rc;
 
 use corral_core::server::LogEntry;
 use corral_core::snapshot::{self, Image};
+use corral_core::txn::Txn;
 use corral_core::types::Zxid;
 
 use crate::rng::Rng;
@@ -177,7 +178,11 @@ impl Disk {
     /// Write a snapshot as of `zxid` (durable in the log) built from the previous snapshot
     /// and the log, then purge log records older than the oldest snapshot kept. Returns the
     /// snapshot's size.
-    pub fn snapshot(&mut self, zxid: Zxid) -> Result<usize, String> {
+    ///
+    /// `lossy` plants a bug (tests and `--plant` only): the newest data txn (create,
+    /// delete, setData, multi...) the snapshot covers is applied as a no-op, so the
+    /// snapshot claims `zxid` but lacks that txn's effect.
+    pub fn snapshot(&mut self, zxid: Zxid, lossy: bool) -> Result<usize, String> {
         let mut image = match self.snapshots.last() {
             Some(b) => snapshot::read(b).map_err(|e| e.to_string())?,
             None => Image::new(),
@@ -188,9 +193,26 @@ impl Disk {
                 image.zxid()
             ));
         }
-        for e in parse(&self.durable).0 {
-            if e.hdr.zxid > image.zxid() && e.hdr.zxid <= zxid {
-                image.apply(&e);
+        let from = image.zxid();
+        let covered: Vec<LogEntry> = parse(&self.durable)
+            .0
+            .into_iter()
+            .filter(|e| e.hdr.zxid > from && e.hdr.zxid <= zxid)
+            .collect();
+        let dropped = if lossy {
+            covered.iter().rposition(|e| changes_tree(&e.txn))
+        } else {
+            None
+        };
+        for (i, e) in covered.iter().enumerate() {
+            if Some(i) == dropped {
+                let mut noop = e.clone();
+                noop.txn = Txn::Error {
+                    err: corral_core::error::ErrorCode::SystemError,
+                };
+                image.apply(&noop);
+            } else {
+                image.apply(e);
             }
         }
         if image.zxid() != zxid {
@@ -244,6 +266,22 @@ impl Disk {
         let mut all = self.archived.clone();
         all.extend(parse(&self.durable).0);
         all
+    }
+}
+
+/// True for txns that change nodes (not sessions, failures or checks).
+fn changes_tree(txn: &Txn) -> bool {
+    match txn {
+        Txn::Create { .. }
+        | Txn::Delete { .. }
+        | Txn::DeleteContainer { .. }
+        | Txn::SetData { .. }
+        | Txn::SetAcl { .. } => true,
+        Txn::Multi(subs) => subs.iter().any(changes_tree),
+        Txn::Check { .. }
+        | Txn::CreateSession { .. }
+        | Txn::CloseSession { .. }
+        | Txn::Error { .. } => false,
     }
 }
 
@@ -346,6 +384,55 @@ mod tests {
         assert!(saw_torn && saw_garbage);
     }
 
+    fn set_data(z: i64, data: &str) -> LogEntry {
+        let txn = if z == 1 {
+            Txn::Create {
+                path: "/x".to_owned(),
+                data: Some(data.into()),
+                acl: Vec::new(),
+                kind: corral_core::txn::CreateKind::Persistent,
+                parent_cversion: 1,
+            }
+        } else {
+            Txn::SetData {
+                path: "/x".to_owned(),
+                data: Some(data.into()),
+                version: z as i32 - 1,
+            }
+        };
+        LogEntry {
+            hdr: TxnHeader {
+                session: SessionId(7),
+                cxid: z as i32,
+                zxid: Zxid(z),
+                time: 1000 + z,
+                op: txn.op(),
+            },
+            txn,
+        }
+    }
+
+    #[test]
+    fn a_lossy_snapshot_claims_its_zxid_but_lacks_the_last_data_txn() {
+        for lossy in [false, true] {
+            let mut d = Disk::default();
+            d.append(&set_data(1, "a"));
+            d.append(&set_data(2, "b"));
+            d.append(&entry(3));
+            d.append(&set_data(4, "c"));
+            d.sync_to(d.written());
+            d.snapshot(Zxid(3), lossy).unwrap();
+            let rec = d.recover();
+            let image = rec.image.expect("a snapshot");
+            assert_eq!(image.zxid(), Zxid(3));
+            let data = image.tree.node("/x").and_then(|n| n.data.clone());
+            // zxid 3 closes a session: the newest data txn is the setData at 2.
+            let want: &[u8] = if lossy { b"a" } else { b"b" };
+            assert_eq!(data.as_deref(), Some(want), "lossy {lossy}");
+            assert_eq!(rec.entries, vec![set_data(4, "c")]);
+        }
+    }
+
     #[test]
     fn snapshots_purge_the_log_and_recovery_starts_from_them() {
         let mut d = Disk::default();
@@ -353,14 +440,14 @@ mod tests {
             d.append(&entry(z));
         }
         d.sync_to(d.written());
-        d.snapshot(Zxid(4)).unwrap();
-        d.snapshot(Zxid(7)).unwrap();
+        d.snapshot(Zxid(4), false).unwrap();
+        d.snapshot(Zxid(7), false).unwrap();
         assert!(
-            d.snapshot(Zxid(7)).is_err(),
+            d.snapshot(Zxid(7), false).is_err(),
             "no snapshot twice at one zxid"
         );
-        assert!(d.snapshot(Zxid(11)).is_err(), "only durable zxids");
-        d.snapshot(Zxid(9)).unwrap();
+        assert!(d.snapshot(Zxid(11), false).is_err(), "only durable zxids");
+        d.snapshot(Zxid(9), false).unwrap();
         assert_eq!(d.snapshot_count(), 2);
         // Records through 7 (the oldest kept snapshot) are purged but still archived.
         assert_eq!(parse(&d.durable).0.first(), Some(&entry(8)));

@@ -4,11 +4,14 @@
 //! partition, the server's power loss); a link is repaired only when no reason is left.
 //! Delay spikes stack the same way: the link's maximum latency is the largest active spike.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use turmoil::Sim;
 
+use crate::coverage::{ServerProbe, SOON_AFTER_SNAPSHOT_MS};
 use crate::disk::DiskSet;
 use crate::rng::Rng;
 use crate::scenario::{client_host, server_host, FaultKind, Scenario};
@@ -96,22 +99,34 @@ pub struct FaultStats {
     pub delay_spikes: u32,
     /// Crashes skipped because the server was already down.
     pub skipped: u32,
+    /// Crashes that threw unsynced bytes away.
+    pub lost_unsynced: u32,
+    /// Crashes while a persist request's fsync (and so its reply) was outstanding.
+    pub before_ack: u32,
+    /// Crashes at most `coverage::SOON_AFTER_SNAPSHOT_MS` after a snapshot.
+    pub after_snapshot: u32,
 }
 
 /// The controller's view of the faults in force.
 pub struct Controller {
-    scenario: std::rc::Rc<Scenario>,
+    scenario: Rc<Scenario>,
     disks: DiskSet,
     trace: Trace,
     rng: Rng,
     cut_reasons: BTreeMap<usize, u32>,
     spikes: BTreeMap<usize, Vec<u64>>,
     down_by: Option<usize>,
+    probe: Rc<RefCell<ServerProbe>>,
     pub stats: FaultStats,
 }
 
 impl Controller {
-    pub fn new(scenario: std::rc::Rc<Scenario>, disks: DiskSet, trace: Trace) -> Controller {
+    pub fn new(
+        scenario: Rc<Scenario>,
+        disks: DiskSet,
+        trace: Trace,
+        probe: Rc<RefCell<ServerProbe>>,
+    ) -> Controller {
         Controller {
             rng: Rng::derive(scenario.seed, "faults"),
             scenario,
@@ -120,6 +135,7 @@ impl Controller {
             cut_reasons: BTreeMap::new(),
             spikes: BTreeMap::new(),
             down_by: None,
+            probe,
             stats: FaultStats::default(),
         }
     }
@@ -176,6 +192,16 @@ impl Controller {
                 self.stats.crashes += 1;
                 self.stats.torn_tails += u32::from(report.torn);
                 self.stats.lost_unsynced_bytes += report.lost_bytes as u64;
+                self.stats.lost_unsynced += u32::from(report.lost_bytes > 0);
+                {
+                    let mut p = self.probe.borrow_mut();
+                    self.stats.before_ack += u32::from(p.unacked_persists > 0);
+                    p.unacked_persists = 0;
+                    self.stats.after_snapshot += u32::from(
+                        p.last_snapshot_ms
+                            .is_some_and(|t| ms.saturating_sub(t) <= SOON_AFTER_SNAPSHOT_MS),
+                    );
+                }
                 self.trace.event(
                     ms,
                     "faults",

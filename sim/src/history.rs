@@ -168,6 +168,7 @@ struct Inner {
     ops: Vec<Op>,
     ended: Vec<SessionEnd>,
     seq: u64,
+    watch_events: u64,
 }
 
 /// The shared, append-only history of a run.
@@ -256,6 +257,16 @@ impl History {
             seq,
             closed,
         });
+    }
+
+    /// A client received a watch notification.
+    pub fn watch_fired(&self) {
+        self.0.borrow_mut().watch_events += 1;
+    }
+
+    /// Watch notifications clients received.
+    pub fn watch_events(&self) -> u64 {
+        self.0.borrow().watch_events
     }
 
     /// The request of op `index`.

@@ -13,6 +13,7 @@
 pub mod check;
 pub mod cli;
 pub mod client_host;
+pub mod coverage;
 pub mod disk;
 pub mod faults;
 pub mod history;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use corral_sim::check::plant::Bug;
 use corral_sim::check::{self, Verdict};
+use corral_sim::coverage::{Coverage, REQUIRED_FROM_SEEDS};
 use corral_sim::scenario::Knobs;
 use corral_sim::world::repro_command;
 use corral_sim::{cli, history_file, run, RunOptions, RunReport};
@@ -25,6 +27,10 @@ struct KnobArgs {
     /// Run without faults.
     #[arg(long)]
     no_faults: bool,
+    /// Plant a known bug to see the checkers catch it: ack-before-fsync, lying-fsync,
+    /// snapshot-drops-last-txn, zombie-ephemeral, stale-read, drop-acked-write.
+    #[arg(long, value_name = "BUG", value_parser = Bug::from_name)]
+    plant: Option<Bug>,
 }
 
 impl KnobArgs {
@@ -32,6 +38,7 @@ impl KnobArgs {
         Knobs {
             workload_ms: self.workload_ms,
             faults: !self.no_faults,
+            plant: self.plant,
         }
     }
 }
@@ -191,6 +198,7 @@ fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
     let mut failed = Vec::new();
     let mut panicked = Vec::new();
     let mut sim_ms = 0u64;
+    let mut cov = Coverage::new();
     println!("{}", cli::table_header());
     for seed in a..b {
         let r = match guarded(seed, &opts) {
@@ -202,6 +210,7 @@ fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
             }
         };
         sim_ms += r.sim_ms;
+        cov.merge(&r.coverage);
         println!("{}", cli::table_row(&r));
         if !r.passed() {
             failed.push(r);
@@ -226,7 +235,22 @@ fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
         print!("{}", cli::summary(r));
         println!("reproduce with:\n  {}", r.repro_command());
     }
-    if failed.is_empty() && panicked.is_empty() {
+    println!();
+    print!("{}", cli::coverage_table(&cov, n));
+    let missing = cov.missing();
+    let enforced = n >= REQUIRED_FROM_SEEDS;
+    if !missing.is_empty() {
+        if enforced {
+            println!("coverage FAILED: never reached: {}", missing.join(", "));
+        } else {
+            println!(
+                "coverage: not reached (only reported: fewer than {REQUIRED_FROM_SEEDS} seeds): {}",
+                missing.join(", ")
+            );
+        }
+    }
+    let coverage_ok = missing.is_empty() || !enforced;
+    if failed.is_empty() && panicked.is_empty() && coverage_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -2,6 +2,7 @@
 //! the fault schedule. The hosts draw their moment-to-moment choices (think times, fsync
 //! delays, which op next) from their own streams derived from the same seed.
 
+use crate::check::plant::Bug;
 use crate::rng::Rng;
 
 /// The ZooKeeper client port every server listens on.
@@ -61,6 +62,8 @@ pub struct Knobs {
     pub workload_ms: u64,
     /// Inject faults at all.
     pub faults: bool,
+    /// A bug to plant (`--plant NAME`), to show that the checkers catch it.
+    pub plant: Option<Bug>,
 }
 
 impl Default for Knobs {
@@ -68,6 +71,7 @@ impl Default for Knobs {
         Knobs {
             workload_ms: 30_000,
             faults: true,
+            plant: None,
         }
     }
 }

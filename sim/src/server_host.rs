@@ -10,7 +10,7 @@
 //! covers everything written before it started, and then `persisted` is called with the
 //! newest token it covers.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -22,18 +22,26 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use turmoil::net::TcpListener;
 
+use crate::coverage::ServerProbe;
 use crate::disk::DiskSet;
 use crate::rng::Rng;
 use crate::scenario::{Scenario, CLIENT_PORT};
 use crate::trace::{sim_ms, Trace};
 use crate::wire::{read_frames, write_frames, Inbound, Outbound};
 
-/// A deliberate bug for checking the checkers (tests only, never in a normal run).
+/// A deliberate bug in the server driver for checking the checkers (planted with
+/// `--plant`, never in a normal run; see `check::plant::Bug`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerBug {
     /// Report fsyncs complete without making anything durable: a crash then loses
     /// acknowledged writes.
     LyingFsync,
+    /// Tell the server its entries are durable as soon as they are appended (so it replies),
+    /// and fsync them afterwards: a crash in that window loses acknowledged writes.
+    AckBeforeFsync,
+    /// Snapshots claim their zxid but leave out the effect of the newest data txn they
+    /// cover: recovery from such a snapshot silently lacks it.
+    SnapshotDropsLastTxn,
 }
 
 /// What a server host needs from the world.
@@ -46,6 +54,8 @@ pub struct ServerCtx {
     /// Counts starts, so each incarnation draws its own random stream.
     pub incarnation: Rc<Cell<u32>>,
     pub bug: Option<ServerBug>,
+    /// What the driver reports for the coverage counters (outlives incarnations).
+    pub probe: Rc<RefCell<ServerProbe>>,
 }
 
 /// Wall-clock ms the core sees: the simulation's fixed epoch plus simulated time.
@@ -96,9 +106,18 @@ impl Driver {
                     Output::Close { conn } => closed.push(conn),
                     Output::Persist { token, entries } => self.persist(token, entries),
                     Output::Snapshot { token, zxid } => {
-                        let r = self.ctx.disks.with(&self.ctx.name, |d| d.snapshot(zxid));
+                        let lossy = self.ctx.bug == Some(ServerBug::SnapshotDropsLastTxn);
+                        let r = self
+                            .ctx
+                            .disks
+                            .with(&self.ctx.name, |d| d.snapshot(zxid, lossy));
                         match &r {
-                            Ok(size) => self.trace(format!("snapshot at {zxid} ({size} bytes)")),
+                            Ok(size) => {
+                                self.trace(format!("snapshot at {zxid} ({size} bytes)"));
+                                let mut p = self.ctx.probe.borrow_mut();
+                                p.snapshots += 1;
+                                p.last_snapshot_ms = Some(sim_ms());
+                            }
                             Err(e) => self.trace(format!("snapshot at {zxid} failed: {e}")),
                         }
                         self.server.snapshotted(token, zxid, r.is_ok());
@@ -136,6 +155,10 @@ impl Driver {
             last
         ));
         self.fsync.waiting.push_back((token, end));
+        self.ctx.probe.borrow_mut().unacked_persists = self.fsync.waiting.len();
+        if self.ctx.bug == Some(ServerBug::AckBeforeFsync) {
+            self.server.persisted(wall_ms(), token);
+        }
         self.start_fsync();
     }
 
@@ -165,9 +188,12 @@ impl Driver {
             newest = Some(token);
             self.fsync.waiting.pop_front();
         }
+        self.ctx.probe.borrow_mut().unacked_persists = self.fsync.waiting.len();
         if let Some(token) = newest {
             self.trace(format!("fsync to {upto}: durable through token{}", token.0));
-            self.server.persisted(wall_ms(), token);
+            if self.ctx.bug != Some(ServerBug::AckBeforeFsync) {
+                self.server.persisted(wall_ms(), token);
+            }
         }
         self.start_fsync();
     }
@@ -194,6 +220,9 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
     let from = recovery.image.as_ref().map(|i| i.zxid());
     if let Some(image) = recovery.image {
         server.restore(image);
+        if incarnation > 1 {
+            ctx.probe.borrow_mut().snapshot_recoveries += 1;
+        }
     }
     for e in recovery.entries {
         server.replay(e);

@@ -2,7 +2,7 @@
 //! disk), step it while the fault controller applies the schedule, then check the history
 //! against the server's durable log.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -13,6 +13,7 @@ use corral_core::types::{SessionId, Zxid};
 use crate::check::plant::{self, Plant};
 use crate::check::{self, Verdict};
 use crate::client_host::{self, ClientCtx};
+use crate::coverage::{self, Coverage, ServerProbe};
 use crate::disk::DiskSet;
 use crate::faults::{self, Controller, FaultStats};
 use crate::history::{History, Op, Outcome, SessionEnd};
@@ -93,6 +94,8 @@ pub struct RunReport {
     pub digest: u64,
     pub events: u64,
     pub planted: Option<String>,
+    /// The coverage counters of this run.
+    pub coverage: Coverage,
     pub trace_tail: Vec<String>,
     pub data: RunData,
 }
@@ -119,6 +122,9 @@ pub fn repro_command(seed: u64, knobs: &Knobs) -> String {
     if knobs.faults != d.faults {
         cmd.push_str(" --no-faults");
     }
+    if let Some(b) = knobs.plant {
+        cmd.push_str(&format!(" --plant {}", b.name()));
+    }
     cmd
 }
 
@@ -130,6 +136,13 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     let disks = DiskSet::default();
     let history = History::default();
     let incarnation = Rc::new(Cell::new(0));
+    let probe = Rc::new(RefCell::new(ServerProbe::default()));
+    let server_bug = opts
+        .server_bug
+        .or_else(|| opts.knobs.plant.and_then(|b| b.server_bug()));
+    let plant = opts
+        .plant
+        .or_else(|| opts.knobs.plant.and_then(|b| b.plant()));
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -146,7 +159,8 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         disks: disks.clone(),
         trace: trace.clone(),
         incarnation: incarnation.clone(),
-        bug: opts.server_bug,
+        bug: server_bug,
+        probe: probe.clone(),
     };
     sim.host(server_host(0), move || server_host::run(server_ctx.clone()));
     for i in 0..sc.clients {
@@ -159,7 +173,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         sim.client(client_name(i), client_host::run(ctx));
     }
     let timeline = faults::timeline(&sc);
-    let mut controller = Controller::new(sc.clone(), disks.clone(), trace.clone());
+    let mut controller = Controller::new(sc.clone(), disks.clone(), trace.clone(), probe.clone());
     let mut next = 0;
     let mut error = None;
     loop {
@@ -184,7 +198,15 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     let mut log = disks.with(&server_host(0), |d| d.durable_entries());
     let mut ops = history.ops();
     let ends = history.session_ends();
-    let planted = opts.plant.and_then(|p| plant::apply(p, &mut ops, &mut log));
+    let mut cov = Coverage::new();
+    coverage::from_history(&sc, &ops, &log, &mut cov);
+    let planted = plant.and_then(|p| plant::apply(p, &mut ops, &mut log));
+    let planted = match (planted, server_bug) {
+        (Some(p), _) => Some(p),
+        (None, Some(b)) => Some(format!("server driver bug {b:?}")),
+        (None, None) if plant.is_some() => Some("nothing to damage in this run".to_owned()),
+        (None, None) => None,
+    };
     let data = RunData {
         ops,
         session_ends: ends,
@@ -194,6 +216,17 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     };
     let verdicts = check::check_all(data.input());
     let stats = op_stats(&data.ops, &data.log);
+    let f = &controller.stats;
+    cov.add(coverage::CRASH_LOST_UNSYNCED, u64::from(f.lost_unsynced));
+    cov.add(coverage::CRASH_TORN_TAIL, u64::from(f.torn_tails));
+    cov.add(coverage::CRASH_BEFORE_ACK, u64::from(f.before_ack));
+    cov.add(coverage::CRASH_AFTER_SNAPSHOT, u64::from(f.after_snapshot));
+    {
+        let p = probe.borrow();
+        cov.add(coverage::SNAPSHOT_RECOVERY, p.snapshot_recoveries);
+        cov.add(coverage::SNAPSHOTS, p.snapshots);
+    }
+    cov.add(coverage::WATCH_FIRED, history.watch_events());
     RunReport {
         seed,
         knobs: opts.knobs.clone(),
@@ -210,6 +243,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         digest: trace.digest(),
         events: trace.events(),
         planted,
+        coverage: cov,
         trace_tail: trace.tail(),
         data,
     }

@@ -14,6 +14,7 @@ fn short_run() -> String {
         knobs: Knobs {
             workload_ms: 4000,
             faults: false,
+            ..Knobs::default()
         },
         ..RunOptions::default()
     };

@@ -2,6 +2,7 @@
 //! planted bugs that the checkers must reject.
 
 use corral_sim::check::plant::Plant;
+use corral_sim::coverage::Coverage;
 use corral_sim::scenario::{FaultKind, Knobs, Scenario};
 use corral_sim::server_host::ServerBug;
 use corral_sim::{cli, run, RunOptions, RunReport};
@@ -35,6 +36,7 @@ fn fixed_sweep_passes_every_checker() {
     let mut torn = 0;
     let mut partitions = 0;
     let mut unknown_present = 0;
+    let mut coverage = Coverage::new();
     for seed in 0..20 {
         let r = run(seed, &opts);
         assert!(
@@ -56,7 +58,10 @@ fn fixed_sweep_passes_every_checker() {
         torn += r.faults.torn_tails;
         partitions += r.faults.partitions;
         unknown_present += r.ops.unknown_writes_present;
+        coverage.merge(&r.coverage);
     }
+    // Every required coverage counter is reached already in these 20 seeds.
+    assert_eq!(coverage.missing(), Vec::<&str>::new(), "{coverage:?}");
     // The sweep exercised the faults it is meant to.
     assert!(crashes >= 5, "{crashes} crashes");
     assert!(torn >= 1, "{torn} torn tails");
@@ -114,4 +119,35 @@ fn a_server_that_acknowledges_before_fsync_is_caught_after_a_crash() {
         assert!(r.faults.crashes > 0);
         assert!(failed.contains(&"durability"), "seed {seed}: {failed:?}");
     }
+}
+
+fn sweep_cli(seeds: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral-sim"))
+        .args([
+            "sweep",
+            "--seeds",
+            seeds,
+            "--no-faults",
+            "--workload-ms",
+            "1000",
+        ])
+        .output()
+        .expect("run corral-sim");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_sweep_that_never_reaches_a_required_counter_fails_once_it_has_50_seeds() {
+    // Without faults nothing crashes: every checker passes, coverage does not.
+    let (code, out) = sweep_cli("0..50");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("coverage FAILED: never reached: crash-lost-unsynced"));
+    assert!(out.contains("contested-election") && out.contains("not applicable"));
+    // A shorter sweep only reports.
+    let (code, out) = sweep_cli("0..49");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("only reported"));
 }
