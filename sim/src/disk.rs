@@ -78,6 +78,9 @@ pub struct Disk {
     snapshots: Vec<Vec<u8>>,
     /// Entries purged from the log (for the checkers only; recovery never sees them).
     archived: Vec<LogEntry>,
+    /// Bytes purged from the front of the log: offsets (`written`, `sync_to`) are absolute,
+    /// so an fsync started before a purge still covers exactly what it covered.
+    purged_bytes: usize,
 }
 
 impl Disk {
@@ -93,18 +96,18 @@ impl Disk {
 
     /// Bytes written so far, durable or not: the offset an fsync started now covers.
     pub fn written(&self) -> usize {
-        self.durable.len() + self.unsynced.len()
+        self.purged_bytes + self.durable.len() + self.unsynced.len()
     }
 
     /// Bytes known durable.
     pub fn durable_len(&self) -> usize {
-        self.durable.len()
+        self.purged_bytes + self.durable.len()
     }
 
     /// An fsync covering everything written before offset `upto` completed.
     pub fn sync_to(&mut self, upto: usize) {
         let n = upto
-            .saturating_sub(self.durable.len())
+            .saturating_sub(self.purged_bytes + self.durable.len())
             .min(self.unsynced.len());
         self.durable.extend(self.unsynced.drain(..n));
     }
@@ -253,6 +256,7 @@ impl Disk {
             at += HEADER_LEN + len;
         }
         self.durable.drain(..at);
+        self.purged_bytes += at;
     }
 
     /// Number of snapshots on the disk.
@@ -431,6 +435,24 @@ mod tests {
             assert_eq!(data.as_deref(), Some(want), "lossy {lossy}");
             assert_eq!(rec.entries, vec![set_data(4, "c")]);
         }
+    }
+
+    #[test]
+    fn an_fsync_started_before_a_purge_covers_exactly_what_it_covered() {
+        let mut d = Disk::default();
+        for z in 1..=6 {
+            d.append(&entry(z));
+        }
+        d.sync_to(d.written());
+        d.append(&entry(7));
+        let fsync_covers = d.written(); // an fsync starts here
+        d.snapshot(Zxid(5), false).unwrap(); // purges nothing yet (one snapshot)
+        d.snapshot(Zxid(6), false).unwrap(); // purges records through 5
+        d.append(&entry(8)); // written after the fsync started
+        d.sync_to(fsync_covers);
+        d.crash(&mut Rng::new(3), false);
+        let rec = d.recover();
+        assert_eq!(rec.entries, vec![entry(7)], "entry 8 was never synced");
     }
 
     #[test]

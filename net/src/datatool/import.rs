@@ -82,6 +82,7 @@ pub fn import_zookeeper(
         image.apply(e);
     }
     let (path, size) = snapfile::write(&snap_dir, &image)?;
+    snapfile::write_log_start_marker(&snap_dir, image.zxid())?;
     let _ = writeln!(
         out,
         "imported ZooKeeper snapshot {file} ({snapshot_nodes} nodes at zxid {}) + {replayed} log txns\n\

@@ -25,6 +25,8 @@ use crate::storage::{log, snapshot as snapfile, DataLocks, StorageError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Quarantine(PathBuf),
+    /// Record that the log starts after this snapshot zxid (the whole log was set aside).
+    LogStartsAfter(Zxid),
     /// Save the bytes from `offset` on to quarantine, then truncate the file there.
     Cut {
         file: PathBuf,
@@ -53,7 +55,9 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
     }
     let mut last = snap_zxid;
     let mut log_last: Option<Zxid> = None;
-    let res = log::scan_read_only(&log_dir, &mut |zxid, _| {
+    // The same view as recovery: segments wholly before the snapshot are never read, so
+    // damage there costs nothing now (purge removes them in time) and is left alone.
+    let res = log::scan_read_only_after(&log_dir, snap_zxid, &mut |zxid, _| {
         log_last = Some(zxid);
         if zxid <= snap_zxid {
             return Ok(());
@@ -76,7 +80,7 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
                 path.display()
             );
             if log_last.is_none_or(|z| z < snap_zxid) {
-                whole_log(&segments, &mut steps);
+                whole_log(&segments, snap_zxid, &mut steps);
             } else {
                 if offset > log::HEADER_LEN as u64 {
                     steps.push(Step::Cut {
@@ -97,7 +101,7 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
                     out,
                     "the log ends at {end}, before the newest snapshot ({snap_zxid})"
                 );
-                whole_log(&segments, &mut steps);
+                whole_log(&segments, snap_zxid, &mut steps);
             }
         }
     }
@@ -117,6 +121,7 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
                 file.display(),
                 quarantine.display()
             ),
+            Step::LogStartsAfter(z) => writeln!(out, "start the log afresh after snapshot {z}"),
         };
     }
     if !apply {
@@ -135,6 +140,7 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
                 std::fs::rename(p, &to).map_err(StorageError::io("move", p))?;
             }
             Step::Cut { file, offset } => cut(file, *offset, &quarantine)?,
+            Step::LogStartsAfter(z) => snapfile::write_log_start_marker(&snap_dir, *z)?,
         }
     }
     for d in [&snap_dir, &log_dir, &quarantine] {
@@ -150,8 +156,9 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
     Ok(steps)
 }
 
-fn whole_log(segments: &[(Zxid, PathBuf)], steps: &mut Vec<Step>) {
+fn whole_log(segments: &[(Zxid, PathBuf)], snap_zxid: Zxid, steps: &mut Vec<Step>) {
     steps.extend(segments.iter().map(|(_, p)| Step::Quarantine(p.clone())));
+    steps.push(Step::LogStartsAfter(snap_zxid));
 }
 
 fn cut(file: &Path, offset: u64, quarantine: &Path) -> Result<(), StorageError> {
@@ -163,6 +170,10 @@ fn cut(file: &Path, offset: u64, quarantine: &Path) -> Result<(), StorageError> 
     std::fs::File::open(&saved)
         .and_then(|f| f.sync_all())
         .map_err(StorageError::io("fsync", &saved))?;
+    // The saved copy's directory entry must be durable before the original is cut.
+    std::fs::File::open(quarantine)
+        .and_then(|f| f.sync_all())
+        .map_err(StorageError::io("fsync directory", quarantine))?;
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(file)

@@ -204,3 +204,24 @@ fn repair_falls_back_to_the_snapshot_when_the_log_ends_before_it() {
     repair(&dirs, true, &mut Vec::new()).unwrap();
     assert_eq!(recovered(tmp.path()).unwrap(), Zxid(30));
 }
+
+#[test]
+fn repair_leaves_damage_that_recovery_never_reads_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_log(tmp.path(), 1, 60);
+    snap(tmp.path(), 50);
+    let segs = log::segments(&log::log_dir(tmp.path())).unwrap();
+    // Bit rot in the first segment, which holds only records before the snapshot.
+    assert!(segs[1].0 .0 <= 51);
+    let mut bytes = std::fs::read(&segs[0].1).unwrap();
+    bytes[40] ^= 0xff;
+    std::fs::write(&segs[0].1, &bytes).unwrap();
+    assert_eq!(recovered(tmp.path()).unwrap(), Zxid(60));
+    let dirs = Dirs::new(tmp.path(), None);
+    assert!(repair(&dirs, true, &mut Vec::new()).unwrap().is_empty());
+    assert_eq!(
+        recovered(tmp.path()).unwrap(),
+        Zxid(60),
+        "nothing after the snapshot lost"
+    );
+}

@@ -43,7 +43,15 @@ impl Compactor {
             .name("corral-snapshot".into())
             .spawn(move || {
                 while let Ok((token, zxid)) = rx.recv() {
-                    let written = take_snapshot(&config, zxid);
+                    // A panic must not leave the core waiting for this snapshot forever (it
+                    // would never ask again, and purge would stop with it).
+                    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        take_snapshot(&config, zxid)
+                    }))
+                    .unwrap_or_else(|_| {
+                        tracing::error!("snapshot at zxid {zxid} panicked; not taken");
+                        false
+                    });
                     if done
                         .send(Completion::Snapshot {
                             token,
@@ -117,6 +125,21 @@ pub fn take_snapshot(config: &CompactorConfig, zxid: Zxid) -> bool {
     }
     drop(image);
     if let Some(retain) = config.retain {
+        // Purge trusts the newest snapshots to replace the log it deletes: read the new
+        // file back (every crc) before deleting anything on its strength.
+        let path = config.snap_dir.join(snapshot::snapshot_name(zxid));
+        let check = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                corral_core::snapshot::visit(&b, &mut |_| Ok(())).map_err(|e| e.to_string())
+            });
+        if let Err(e) = check {
+            tracing::error!(
+                "snapshot {} does not read back ({e}); not purging",
+                path.display()
+            );
+            return true;
+        }
         match snapshot::purge(&config.snap_dir, &config.log_dir, retain) {
             Ok(p) => {
                 for f in p.snapshots.iter().chain(&p.segments) {

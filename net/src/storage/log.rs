@@ -79,12 +79,21 @@ fn parse_segment_name(name: &str) -> Option<Zxid> {
 }
 
 /// The ordering rule between consecutive records.
+///
+/// Within an epoch the counter goes up by exactly one. A new epoch starts at counter 1 (a
+/// ZAB leader's first proposal) or 0 (a standalone server carrying its counter over), so a
+/// lost segment or snapshot cannot hide behind an epoch change.
 pub fn check_successor(prev: Zxid, next: Zxid) -> Result<(), String> {
     if next <= prev {
         return Err(format!("zxid {next} does not follow {prev}"));
     }
     if next.epoch() == prev.epoch() && next.0 != prev.0 + 1 {
         return Err(format!("zxid gap: {next} follows {prev}"));
+    }
+    if next.epoch() != prev.epoch() && next.counter() > 1 {
+        return Err(format!(
+            "zxid gap: {next} follows {prev} (a new epoch starts at counter 0 or 1)"
+        ));
     }
     Ok(())
 }
@@ -160,6 +169,16 @@ pub fn recover_after(
 /// what recovery would do). For the inspection tools, which may run beside a live server.
 pub fn scan_read_only(dir: &Path, visit: &mut Visitor<'_>) -> Result<Recovery, StorageError> {
     scan(dir, Zxid::ZERO, visit, false)
+}
+
+/// [`scan_read_only`] with [`recover_after`]'s view: segments wholly at or before `after`
+/// are not read.
+pub fn scan_read_only_after(
+    dir: &Path,
+    after: Zxid,
+    visit: &mut Visitor<'_>,
+) -> Result<Recovery, StorageError> {
+    scan(dir, after, visit, false)
 }
 
 fn scan(

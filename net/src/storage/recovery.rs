@@ -63,6 +63,19 @@ pub fn recover(
             restore(image);
             (Some(path), z)
         }
+        None if !newest.failed.is_empty() => {
+            // Starting from an empty tree would silently drop everything the snapshots
+            // hold whenever the log no longer reaches back to zxid 1.
+            return Err(StorageError::Corrupt {
+                path: snap_dir,
+                offset: 0,
+                reason: format!(
+                    "no snapshot is usable ({} damaged; the first: {}); set them aside with                      `corral data repair` if the log is complete from zxid 1",
+                    newest.failed.len(),
+                    newest.failed[0]
+                ),
+            });
+        }
         None => (None, Zxid::ZERO),
     };
     let mut replayed = 0u64;
@@ -99,10 +112,21 @@ pub fn recover(
         Some(_) => {}
         None => {
             if snap_zxid > Zxid::ZERO {
-                tracing::warn!(
-                    "no transaction log in {}: starting from snapshot zxid {snap_zxid} alone",
-                    log_dir.display()
-                );
+                // Purge never removes the newest segment, so a snapshot without any log is
+                // only legitimate after an import or a repair, which leave a marker. Anything
+                // else is a lost or wrong dataLogDir: starting would drop every write after
+                // the snapshot.
+                let marker = snap_dir.join(snapshot::log_start_marker(snap_zxid));
+                if !marker.exists() {
+                    return Err(StorageError::Corrupt {
+                        path: log_dir,
+                        offset: 0,
+                        reason: format!(
+                            "there is no transaction log, but snapshot {snap_zxid} exists: is                              dataLogDir right? (to start from the snapshot alone, run                              `corral data repair`)"
+                        ),
+                    });
+                }
+                tracing::info!("starting from snapshot {snap_zxid}; the log starts after it");
                 // The next record must follow the snapshot.
                 rec.last_zxid = Some(snap_zxid);
             }

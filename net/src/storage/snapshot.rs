@@ -137,6 +137,22 @@ pub struct Newest {
     pub failed: Vec<StorageError>,
 }
 
+/// Name of the marker saying the log legitimately starts after `zxid` (written when a
+/// snapshot is all there is: an import, or a repair that set the whole log aside).
+pub fn log_start_marker(zxid: Zxid) -> String {
+    format!("log-starts-after.{:x}", zxid.0)
+}
+
+/// Record that the log starts after `zxid`, durably.
+pub fn write_log_start_marker(dir: &Path, zxid: Zxid) -> Result<(), StorageError> {
+    std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
+    let path = dir.join(log_start_marker(zxid));
+    File::create(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(StorageError::io("create", &path))?;
+    sync_dir(dir)
+}
+
 /// Write `image` as `dir/snapshot.<zxid>` atomically (temp file, fsync, rename, directory
 /// fsync). Returns the path and the file size.
 pub fn write(dir: &Path, image: &Image) -> Result<(PathBuf, u64), StorageError> {
@@ -144,19 +160,27 @@ pub fn write(dir: &Path, image: &Image) -> Result<(PathBuf, u64), StorageError> 
     let name = snapshot_name(image.zxid());
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-    let file = File::create(&tmp).map_err(StorageError::io("create", &tmp))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    snapshot::write(image, &mut out).map_err(StorageError::io("write", &tmp))?;
-    out.flush().map_err(StorageError::io("write", &tmp))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| StorageError::io("write", &tmp)(e.into_error()))?;
-    file.sync_all().map_err(StorageError::io("fsync", &tmp))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    drop(file);
+    let result = write_tmp(&tmp, image);
+    if result.is_err() {
+        // Do not leave a half-written file to fill the disk further (e.g. on ENOSPC).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let size = result?;
     std::fs::rename(&tmp, &path).map_err(StorageError::io("rename", &tmp))?;
     sync_dir(dir)?;
     Ok((path, size))
+}
+
+fn write_tmp(tmp: &Path, image: &Image) -> Result<u64, StorageError> {
+    let file = File::create(tmp).map_err(StorageError::io("create", tmp))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    snapshot::write(image, &mut out).map_err(StorageError::io("write", tmp))?;
+    out.flush().map_err(StorageError::io("write", tmp))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| StorageError::io("write", tmp)(e.into_error()))?;
+    file.sync_all().map_err(StorageError::io("fsync", tmp))?;
+    Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {

@@ -177,6 +177,10 @@ fn a_snapshot_alone_is_enough_and_the_log_continues_it() {
     let tmp = tempfile::tempdir().unwrap();
     let image = expected(40);
     write(&snap_dir(tmp.path()), &image).unwrap();
+    // Without the marker an import or repair leaves, a missing log is a lost dataLogDir.
+    let err = recover_image(tmp.path()).expect_err("no log, no marker");
+    assert!(err.to_string().contains("no transaction log"), "{err}");
+    write_log_start_marker(&snap_dir(tmp.path()), Zxid(40)).unwrap();
     let (back, from, _) = recover_image(tmp.path()).unwrap();
     assert_eq!(from, Zxid(40));
     same(&back, &image);
@@ -212,4 +216,28 @@ fn build_image_reads_only_what_it_needs_while_the_tail_is_being_written() {
     std::io::Write::write_all(&mut f, &[0, 0, 0, 90, 1, 2, 3]).unwrap();
     let image = build_image(&snap_dir(tmp.path()), &log::log_dir(tmp.path()), Zxid(20)).unwrap();
     same(&image, &expected(20));
+}
+
+#[test]
+fn no_usable_snapshot_is_fatal_rather_than_an_empty_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_log(tmp.path(), 1, 30);
+    assert!(take_snapshot(&config(tmp.path(), None), Zxid(20)));
+    let only = snap_dir(tmp.path()).join(snapshot_name(Zxid(20)));
+    let mut bytes = std::fs::read(&only).unwrap();
+    bytes[50] ^= 1;
+    std::fs::write(&only, &bytes).unwrap();
+    let err = recover_image(tmp.path()).expect_err("must refuse");
+    assert!(err.to_string().contains("no snapshot is usable"), "{err}");
+}
+
+#[test]
+fn a_new_epoch_must_start_at_counter_0_or_1() {
+    let e1 = |c: i64| Zxid((1 << 32) | c);
+    assert!(log::check_successor(Zxid(7), e1(1)).is_ok());
+    assert!(log::check_successor(Zxid(7), e1(0)).is_ok());
+    assert!(log::check_successor(Zxid::ZERO, e1(1)).is_ok());
+    // A lost snapshot or segment must not hide behind an epoch change.
+    assert!(log::check_successor(Zxid::ZERO, e1(0x50)).is_err());
+    assert!(log::check_successor(Zxid(7), e1(2)).is_err());
 }
