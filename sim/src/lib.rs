@@ -21,6 +21,7 @@ pub mod history_file;
 pub mod rng;
 pub mod scenario;
 pub mod server_host;
+pub mod shrink;
 pub mod trace;
 pub mod wire;
 pub mod workload;

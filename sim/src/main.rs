@@ -31,6 +31,17 @@ struct KnobArgs {
     /// snapshot-drops-last-txn, zombie-ephemeral, stale-read, drop-acked-write.
     #[arg(long, value_name = "BUG", value_parser = Bug::from_name)]
     plant: Option<Bug>,
+    /// Keep only these faults of the seed's schedule (comma-separated indexes, in time
+    /// order; empty keeps none): how `shrink` prints a smaller failing schedule.
+    #[arg(long, value_name = "I,J,..", value_parser = parse_list)]
+    keep_faults: Option<Vec<usize>>,
+}
+
+fn parse_list(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.trim().parse().map_err(|e| format!("{p:?}: {e}")))
+        .collect()
 }
 
 impl KnobArgs {
@@ -39,6 +50,7 @@ impl KnobArgs {
             workload_ms: self.workload_ms,
             faults: !self.no_faults,
             plant: self.plant,
+            keep_faults: self.keep_faults.clone(),
         }
     }
 }
@@ -67,6 +79,14 @@ enum Cmd {
     Sweep {
         #[arg(long, value_parser = parse_range)]
         seeds: (u64, u64),
+        #[command(flatten)]
+        knobs: KnobArgs,
+    },
+    /// Shrink a failing seed's fault schedule: drop faults one at a time while the run
+    /// still fails, then print the smaller schedule and the command that replays it.
+    Shrink {
+        #[arg(long)]
+        seed: u64,
         #[command(flatten)]
         knobs: KnobArgs,
     },
@@ -113,7 +133,31 @@ fn main() -> ExitCode {
         } => one(seed, knobs.knobs(), true, None),
         Cmd::Sweep { seeds, knobs } => sweep(seeds, knobs.knobs()),
         Cmd::Check { file, max_steps } => check_file(&file, max_steps),
+        Cmd::Shrink { seed, knobs } => shrink(seed, knobs.knobs()),
     }
+}
+
+fn shrink(seed: u64, knobs: Knobs) -> ExitCode {
+    let Some(keep) = corral_sim::shrink::shrink_faults(seed, &knobs, &mut |msg| println!("{msg}"))
+    else {
+        println!("seed {seed} passes: nothing to shrink");
+        return ExitCode::SUCCESS;
+    };
+    let total = corral_sim::shrink::schedule_len(seed, &knobs);
+    let shrunk = Knobs {
+        keep_faults: Some(keep.clone()),
+        ..knobs
+    };
+    let sc = corral_sim::scenario::Scenario::from_seed(seed, &shrunk);
+    println!(
+        "smallest failing schedule: {} fault(s) of {total}",
+        keep.len()
+    );
+    for f in &sc.faults {
+        println!("  {f:?}");
+    }
+    println!("reproduce with:\n  {}", repro_command(seed, &shrunk));
+    ExitCode::FAILURE
 }
 
 fn check_file(file: &Path, max_steps: u64) -> ExitCode {

@@ -64,6 +64,9 @@ pub struct Knobs {
     pub faults: bool,
     /// A bug to plant (`--plant NAME`), to show that the checkers catch it.
     pub plant: Option<Bug>,
+    /// Keep only these faults (indexes into the seed's schedule, in time order), to replay
+    /// a shrunk schedule (`--keep-faults`). `None` keeps them all.
+    pub keep_faults: Option<Vec<usize>>,
 }
 
 impl Default for Knobs {
@@ -72,6 +75,7 @@ impl Default for Knobs {
             workload_ms: 30_000,
             faults: true,
             plant: None,
+            keep_faults: None,
         }
     }
 }
@@ -155,6 +159,15 @@ impl Scenario {
             }
         }
         faults.sort_by_key(|f| f.at_ms);
+        // Filtering after drawing leaves every other draw of the seed unchanged.
+        if let Some(keep) = &knobs.keep_faults {
+            faults = faults
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep.contains(i))
+                .map(|(_, f)| f)
+                .collect();
+        }
         let heal_ms = faults.iter().map(Fault::end_ms).max().unwrap_or(0);
         // Drawn from its own stream so that adding it left every other draw unchanged.
         let snap_count = Rng::derive(seed, "snapshots").range(20, 400) as u64;

@@ -125,6 +125,10 @@ pub fn repro_command(seed: u64, knobs: &Knobs) -> String {
     if let Some(b) = knobs.plant {
         cmd.push_str(&format!(" --plant {}", b.name()));
     }
+    if let Some(keep) = &knobs.keep_faults {
+        let list: Vec<String> = keep.iter().map(usize::to_string).collect();
+        cmd.push_str(&format!(" --keep-faults '{}'", list.join(",")));
+    }
     cmd
 }
 

@@ -89,3 +89,32 @@ fn bug_names_round_trip() {
     }
     assert!(Bug::from_name("no-such-bug").is_err());
 }
+
+/// A failure that needs a crash shrinks to a schedule of fewer faults that still fails,
+/// and in which every remaining fault is needed.
+#[test]
+fn a_failing_schedule_shrinks_to_the_faults_it_needs() {
+    use corral_sim::shrink::{fails, schedule_len, shrink_faults};
+    let knobs = opts(Bug::SnapshotDropsLastTxn, true).knobs;
+    let seed = 2;
+    let total = schedule_len(seed, &knobs);
+    let keep = shrink_faults(seed, &knobs, &mut |_| {}).expect("seed 2 catches the planted bug");
+    assert!(
+        !keep.is_empty() && keep.len() < total,
+        "{keep:?} of {total}"
+    );
+    let shrunk = Knobs {
+        keep_faults: Some(keep.clone()),
+        ..knobs.clone()
+    };
+    assert!(fails(seed, &shrunk));
+    for i in 0..keep.len() {
+        let mut fewer = keep.clone();
+        fewer.remove(i);
+        let k = Knobs {
+            keep_faults: Some(fewer),
+            ..knobs.clone()
+        };
+        assert!(!fails(seed, &k), "fault {} was not needed", keep[i]);
+    }
+}
