@@ -12,7 +12,8 @@
 //! 3. a restart from the log alone (no snapshot), for comparison.
 //!
 //! `KEEP_SNAPSHOT=1` stops after step 2 (DIR keeps the snapshot); `RESTART_ONLY=DIR` then
-//! measures (or, under perf, profiles) just a restart from it.
+//! measures (or, under perf, profiles) just a restart from it, and `RSS_ONLY=DIR` the
+//! memory the recovered server holds.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -65,6 +66,18 @@ fn restart(dir: &std::path::Path) -> (std::time::Duration, Zxid, u64) {
     (took, core.last_zxid(), nodes)
 }
 
+/// Resident set size of this process, KiB (Linux; 0 elsewhere).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -74,6 +87,31 @@ fn main() {
         // Profile a restart alone: RESTART_ONLY=DIR (a directory a previous run kept).
         let (took, z, n) = restart(std::path::Path::new(&dir));
         println!("restart: {took:?} ({n} znodes, zxid {z})");
+        return;
+    }
+    if let Some(dir) = std::env::var_os("RSS_ONLY") {
+        // Memory of a server holding the recovered tree: RSS_ONLY=DIR.
+        let before = rss_kib();
+        let core = std::cell::RefCell::new(Server::new(ServerConfig::default(), Millis(0)));
+        let dir = std::path::Path::new(&dir);
+        let rec = recovery::recover(
+            dir,
+            dir,
+            true,
+            &mut |image| core.borrow_mut().restore(image),
+            &mut |e| core.borrow_mut().replay(e),
+        )
+        .expect("recovery");
+        drop(rec);
+        let core = core.into_inner();
+        let after = rss_kib();
+        let n = core.tree().len() as u64;
+        println!(
+            "RSS {} MiB with {n} znodes ({} MiB before loading): {} bytes per znode",
+            after >> 10,
+            before >> 10,
+            (after - before) * 1024 / n.max(1)
+        );
         return;
     }
     let nodes: i64 = args.next().map_or(1_000_000, |s| s.parse().expect("NODES"));
