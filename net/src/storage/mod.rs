@@ -6,6 +6,7 @@
 //! `recovery` puts it together at start-up. See docs/storage.md.
 
 pub mod compactor;
+pub mod epoch;
 pub mod log;
 pub mod recovery;
 pub mod snapshot;
