@@ -42,6 +42,14 @@ impl Compactor {
         let handle = std::thread::Builder::new()
             .name("corral-snapshot".into())
             .spawn(move || {
+                // Snapshots are background work: on a small machine they compete with
+                // request handling for the same cores, so they run at the lowest normal
+                // priority (niceness; needs no privileges). Failing to lower it is harmless.
+                if let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::debug!("snapshot thread keeps its priority: {e:?}");
+                }
                 while let Ok((token, zxid)) = rx.recv() {
                     // A panic must not leave the core waiting for this snapshot forever (it
                     // would never ask again, and purge would stop with it).

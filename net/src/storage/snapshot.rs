@@ -171,14 +171,47 @@ pub fn write(dir: &Path, image: &Image) -> Result<(PathBuf, u64), StorageError> 
     Ok((path, size))
 }
 
+/// Bytes of snapshot written between two `fdatasync`s of the temp file.
+const SYNC_EVERY: usize = 4 << 20;
+
+/// Writes to a file, syncing it every [`SYNC_EVERY`] bytes. One fsync of a whole
+/// multi-megabyte snapshot at the end flushes all of it at once, and on a shared filesystem
+/// journal the log's own fdatasync waits behind that burst (a write stall); syncing as it
+/// goes keeps each flush small.
+struct ChunkSync {
+    file: File,
+    since_sync: usize,
+}
+
+impl Write for ChunkSync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since_sync += n;
+        if self.since_sync >= SYNC_EVERY {
+            self.file.sync_data()?;
+            self.since_sync = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 fn write_tmp(tmp: &Path, image: &Image) -> Result<u64, StorageError> {
     let file = File::create(tmp).map_err(StorageError::io("create", tmp))?;
+    let file = ChunkSync {
+        file,
+        since_sync: 0,
+    };
     let mut out = BufWriter::with_capacity(1 << 20, file);
     snapshot::write(image, &mut out).map_err(StorageError::io("write", tmp))?;
     out.flush().map_err(StorageError::io("write", tmp))?;
     let file = out
         .into_inner()
-        .map_err(|e| StorageError::io("write", tmp)(e.into_error()))?;
+        .map_err(|e| StorageError::io("write", tmp)(e.into_error()))?
+        .file;
     file.sync_all().map_err(StorageError::io("fsync", tmp))?;
     Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
 }
