@@ -6,7 +6,9 @@
 use std::fmt;
 
 /// A ZooKeeper transaction id: `epoch << 32 | counter`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, bincode::Encode, bincode::Decode,
+)]
 pub struct Zxid(pub i64);
 
 impl Zxid {
@@ -64,12 +66,36 @@ impl fmt::Display for Zxid {
 }
 
 /// A leader epoch (term).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct Epoch(pub u32);
 
 /// A server's id in the ensemble: the `N` of `server.N=` in zoo.cfg and the content of
 /// `myid`. ZooKeeper carries it as a `long` on the wire; ids are non-negative there.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct ServerId(pub u64);
 
 impl fmt::Display for ServerId {
@@ -79,7 +105,9 @@ impl fmt::Display for ServerId {
 }
 
 /// A client session id. 0 means "no session" on the wire.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, bincode::Encode, bincode::Decode,
+)]
 pub struct SessionId(pub i64);
 
 impl SessionId {

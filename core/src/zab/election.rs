@@ -50,11 +50,25 @@ use crate::zab::quorum::QuorumVerifier;
 
 /// An election round number: ZooKeeper's `logicalclock`, the notification's `electionEpoch`.
 /// Not the same thing as the leader epoch ([`Epoch`]).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct ElectionEpoch(pub u64);
 
 /// A server's role as carried in notifications (ZooKeeper's `ServerState`, wire values 0..3).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, bincode::Encode, bincode::Decode,
+)]
 pub enum PeerState {
     /// Electing (0).
     Looking,
@@ -90,7 +104,7 @@ impl PeerState {
 }
 
 /// A vote for a leader: the candidate, its last logged zxid and its current epoch.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, bincode::Encode, bincode::Decode)]
 pub struct Vote {
     /// The proposed leader.
     pub leader: ServerId,
@@ -113,7 +127,7 @@ impl Vote {
 }
 
 /// One election message (what travels on the election port, minus the config bytes).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, bincode::Encode, bincode::Decode)]
 pub struct Notification {
     /// The vote the sender proposes (LOOKING) or has settled on (otherwise).
     pub vote: Vote,

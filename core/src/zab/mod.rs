@@ -1,17 +1,18 @@
 //! ZAB, ZooKeeper's atomic broadcast, as pure message handlers.
 //!
-//! What exists:
 //! - [`quorum`]: the quorum rule ([`quorum::QuorumVerifier`], [`quorum::Majority`]).
-//! - [`election`]: Fast Leader Election (ZooKeeper's `electionAlg=3`), a sans-IO state
-//!   machine that turns notifications and timer ticks into notifications to send and, at the
-//!   end of a round, a decision (LEADING, FOLLOWING or OBSERVING with the elected vote).
+//! - [`election`]: Fast Leader Election (ZooKeeper's `electionAlg=3`).
+//! - [`message`]: what servers say to each other, and its bincode encoding.
+//! - [`history`]: the in-memory log tail with its applied and committed marks.
+//! - [`sync`]: how a leader brings a follower up to date (DIFF, TRUNC or SNAP).
+//! - [`replica`]: one server's ZAB engine: election, discovery, synchronization and
+//!   broadcast, driven by the client-facing `server::Server`.
 //!
-//! What does not exist yet: discovery (FOLLOWERINFO, LEADERINFO, ACKEPOCH, acceptedEpoch),
-//! synchronization (DIFF, TRUNC, SNAP, NEWLEADER, currentEpoch, UPTODATE), broadcast
-//! (PROPOSAL, ACK, COMMIT), heartbeats and the initLimit/syncLimit timeouts, the wire codec of
-//! notifications and quorum packets, and observers beyond the election. An election decision
-//! is therefore only a candidate leader: nothing here establishes it (see
-//! `docs/replication.md`).
+//! See `docs/replication.md` for the protocol as implemented.
 
 pub mod election;
+pub mod history;
+pub mod message;
 pub mod quorum;
+pub mod replica;
+pub mod sync;
