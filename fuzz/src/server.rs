@@ -106,6 +106,7 @@ impl World {
                     assert!(!c.closed, "send after close on {conn:?}");
                     check_frames(c, &bytes, &mut self.sessions);
                 }
+                other => panic!("a standalone server emitted {other:?}"),
             }
         }
         self.server.tree().verify().expect("tree stays consistent");

@@ -122,6 +122,7 @@ impl Driver {
                         }
                         self.server.snapshotted(token, zxid, r.is_ok());
                     }
+                    other => panic!("a standalone server emitted {other:?}"),
                 }
             }
             if closed.is_empty() {

@@ -22,7 +22,9 @@ mod stats;
 
 pub use crate::txn::LogEntry;
 
-use crate::types::{ConnId, SessionId, Zxid};
+use crate::types::{ConnId, Epoch, ServerId, SessionId, Zxid};
+pub use crate::zab::message::PeerMessage;
+pub use crate::zab::replica::{AcceptedEpoch, ReplicaConfig, Role, StoredEpochs};
 pub use machine::Server;
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
@@ -97,6 +99,30 @@ pub enum Output {
         token: PersistToken,
         entries: Vec<LogEntry>,
     },
+    /// Remove every log entry after `after` (ensemble only: TRUNC from a leader), then
+    /// call `Server::persisted(token)`. Ordered with `Persist` and the other storage
+    /// outputs: tokens of all of them complete in the order issued.
+    Truncate { token: PersistToken, after: Zxid },
+    /// Make `bytes` (a snapshot in `core::snapshot` format, the state as of `zxid`) the
+    /// state to recover from, with an empty log after it: every older log entry and
+    /// snapshot is discarded (ensemble only: SNAP from a leader). After a crash at any
+    /// point, recovery must find either the old state or this one, never a mix. Then call
+    /// `Server::persisted(token)`.
+    InstallSnapshot {
+        token: PersistToken,
+        zxid: Zxid,
+        bytes: Vec<u8>,
+    },
+    /// Replace `acceptedEpoch` and/or `currentEpoch` atomically and durably (ensemble
+    /// only), then call `Server::persisted(token)`.
+    SaveEpochs {
+        token: PersistToken,
+        accepted: Option<AcceptedEpoch>,
+        current: Option<Epoch>,
+    },
+    /// Send a message to a peer of the ensemble, best effort: drop it if the link is down
+    /// (the protocol re-sends or recovers what matters).
+    Peer { to: ServerId, msg: PeerMessage },
     /// Write a snapshot of the state as of `zxid` (already durable in the log), then call
     /// `Server::snapshotted(token)`. At most one is outstanding. The driver builds it from
     /// storage (previous snapshot plus log), not from the live tree, so the server goes on

@@ -89,6 +89,7 @@ impl Harness {
                     Output::Persist { token, entries } => self.pending.push((token, entries)),
                     // The harness keeps the whole log and replays it on restart.
                     Output::Snapshot { token, zxid } => self.server.snapshotted(token, zxid, true),
+                    other => panic!("a standalone server emitted {other:?}"),
                 }
             }
             if self.auto_persist && !self.pending.is_empty() {

@@ -55,6 +55,8 @@ pub enum DriverError {
     Thread(std::io::Error),
     #[error("the transaction log stopped; refusing to serve writes that cannot be made durable")]
     LogStopped,
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The wall clock as the core wants it.
@@ -463,6 +465,11 @@ impl<C: Core> Driver<C> {
                         tracing::error!("snapshot thread is gone; snapshot {zxid} not taken");
                         self.core.snapshotted(token, zxid, false);
                     }
+                }
+                other => {
+                    return Err(DriverError::Unsupported(format!(
+                        "the core asked for {other:?}, which this shell cannot do yet"
+                    )))
                 }
             }
         }
