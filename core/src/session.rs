@@ -226,6 +226,26 @@ impl SessionTracker {
         }
     }
 
+    /// Forgets every session (the state is replaced by a snapshot from the leader).
+    pub fn clear(&mut self) {
+        self.sessions.clear();
+        self.buckets.clear();
+    }
+
+    /// Every session gets a fresh deadline from `now` and stops closing (a new leader takes
+    /// over expiry: a close the old leader had started but not committed is forgotten,
+    /// and the session expires again if its client stays away).
+    pub fn retrack_all(&mut self, now: Millis) {
+        self.buckets.clear();
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            if let Some(e) = self.sessions.get_mut(&id) {
+                e.closing = false;
+            }
+            self.reschedule(id, now);
+        }
+    }
+
     /// Whether the session is closing.
     pub fn is_closing(&self, id: SessionId) -> bool {
         self.sessions.get(&id).is_some_and(|e| e.closing)

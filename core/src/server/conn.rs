@@ -18,8 +18,18 @@ pub(crate) enum Phase {
     AwaitConnect,
     /// A createSession txn is in flight; later frames wait.
     CreatingSession,
+    /// A follower asked the leader whether the resumed session is alive; later frames
+    /// wait.
+    Revalidating,
     /// Serving requests.
     Established,
+}
+
+impl Phase {
+    /// The ConnectResponse has not gone out yet: no reply may go before it.
+    pub fn awaits_handshake(self) -> bool {
+        matches!(self, Phase::CreatingSession | Phase::Revalidating)
+    }
 }
 
 /// One entry of the in-order reply queue.
@@ -28,8 +38,9 @@ pub(crate) enum Slot {
     /// A reply that is ready but waits for earlier slots; `close` closes the connection
     /// once it is sent.
     Ready { bytes: Vec<u8>, close: bool },
-    /// A write whose txn is in flight.
-    Txn { zxid: Zxid },
+    /// A write whose txn is in flight (or a sync the leader has not confirmed yet),
+    /// known by this server's request number (the `req` of its `ReqTag`).
+    Txn { req: u64 },
     /// A frame received while earlier replies (or, for reads, any in-flight txn) were
     /// pending. It runs when it reaches the front and the tree has applied `barrier`: the
     /// last txn prepared when it arrived. Like ZooKeeper's standalone pipeline, a read is

@@ -1,4 +1,9 @@
-//! The `Server` struct and its inputs: connections, frames, persistence completions, time.
+//! The client-facing state of a server (`State`) and its inputs: connections, frames,
+//! time. Replication (`zab::replica::Replica`) drives it through `Host`
+//! (`server/host.rs`): committed entries arrive through `apply`, role changes through
+//! `role_changed`. Writes leave it as prepared txns (`batch`, when this server leads or
+//! runs standalone) or as requests for the leader (`to_leader`, when it follows); the
+//! public `Server` (`server/api.rs`) hands both to the replica after every input.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -17,8 +22,10 @@ use crate::session::SessionTracker;
 use crate::snapshot::Image;
 use crate::tree::DataTree;
 use crate::txn::{Txn, TxnHeader};
-use crate::types::{ConnId, Millis, SessionId, Zxid};
+use crate::types::{ConnId, Millis, ServerId, SessionId, Zxid};
 use crate::watch::WatchManager;
+use crate::zab::message::{Forward, ReqTag};
+use crate::zab::replica::{Role, ToLeader};
 
 /// A connection that never completes its handshake is closed after this long
 /// (`zookeeper.nio.sessionlessCnxnTimeout`).
@@ -35,8 +42,18 @@ pub(crate) struct Origin {
     pub sub_ops: Vec<i32>,
 }
 
-/// The standalone server state machine. See the module docs of `server` for how to drive it.
-pub struct Server {
+/// What a held reply slot waits for.
+enum Submit {
+    /// A txn this server prepared (leading or standalone).
+    Txn(Txn),
+    /// A request the leader prepares (following).
+    Forward(Forward),
+    /// A sync the leader confirms (following).
+    Sync,
+}
+
+/// The client-facing state of a server. See the module docs.
+pub(crate) struct State {
     pub(crate) config: ServerConfig,
     pub(crate) tree: DataTree,
     pub(crate) sessions: SessionTracker,
@@ -45,39 +62,53 @@ pub struct Server {
     pub(crate) conns: BTreeMap<ConnId, Conn>,
     /// Which connection currently carries each session.
     pub(crate) session_conn: BTreeMap<SessionId, ConnId>,
-    /// Zxid of the last prepared txn (≥ the tree's last applied zxid).
+    /// Zxid of the last prepared txn (≥ the tree's last applied zxid). Meaningful while
+    /// leading or standalone.
     pub(crate) last_prepared: Zxid,
-    /// Txns prepared since the last `Persist` output.
-    batch: Vec<LogEntry>,
-    /// Persist requests issued and not yet acknowledged, in order.
-    inflight: VecDeque<(PersistToken, Vec<LogEntry>)>,
-    /// Whom to answer once a txn is applied.
-    origins: BTreeMap<Zxid, Origin>,
+    /// Txns prepared since the replica last took them (leading or standalone).
+    pub(crate) batch: Vec<(LogEntry, Option<ReqTag>)>,
+    /// Requests for the leader since the replica last took them (following).
+    pub(crate) to_leader: Vec<ToLeader>,
+    /// Whom to answer once a txn is applied (or a sync done), by this server's request
+    /// number: the `req` of the `ReqTag` its txn carries.
+    pub(crate) origins: BTreeMap<u64, Origin>,
+    next_req: u64,
+    /// This server's id (the `server` of the tags of its own requests).
+    pub(crate) me: ServerId,
+    /// The role, as the replica last reported it.
+    pub(crate) role: Role,
+    /// Sessions with traffic since the leader last asked (following), with timeouts.
+    pub(crate) touched: BTreeMap<SessionId, i32>,
+    /// Which server holds each session's connection (leading; ZooKeeper's session owner).
+    pub(crate) owners: BTreeMap<SessionId, ServerId>,
+    /// Reconnects waiting for the leader's revalidation: request number → connection.
+    pub(crate) revalidating: BTreeMap<u64, ConnId>,
+    /// Client syncs forwarded to the leader: request number → path to echo.
+    pub(crate) syncs: BTreeMap<u64, String>,
     /// Connections whose front slot is a deferred frame waiting for a zxid to be applied.
-    waiters: BTreeSet<(Zxid, ConnId)>,
+    pub(crate) waiters: BTreeSet<(Zxid, ConnId)>,
     next_token: u64,
-    outputs: VecDeque<Output>,
+    pub(crate) outputs: VecDeque<Output>,
     /// Sessions recovered from the log, re-tracked with fresh deadlines by `start`.
     recovered_sessions: BTreeMap<SessionId, i64>,
-    /// Txns made durable since the last snapshot was requested.
-    since_snapshot: u64,
+    /// Txns applied since the last snapshot was requested.
+    pub(crate) since_snapshot: u64,
     /// The outstanding `Output::Snapshot`, if any.
     snapshot_pending: Option<PersistToken>,
     /// Zxid of the last snapshot the driver reported written.
     pub(crate) last_snapshot: Zxid,
-    next_container_check: Millis,
+    pub(crate) next_container_check: Millis,
     pub(crate) started_at: Millis,
     pub(crate) packets_received: u64,
     pub(crate) packets_sent: u64,
     pub(crate) latency: super::conn::Counters,
 }
 
-impl Server {
-    /// A server with an empty tree. Feed recovered log entries with [`replay`](Self::replay),
-    /// then call [`start`](Self::start).
-    pub fn new(config: ServerConfig, now: Millis) -> Server {
+impl State {
+    /// A server with an empty tree; `me` tags its own requests.
+    pub(crate) fn new(config: ServerConfig, me: ServerId, now: Millis) -> State {
         let sessions = SessionTracker::new(config.server_id, now, config.tick_time_ms);
-        Server {
+        State {
             next_container_check: now.plus(config.container_check_interval_ms),
             config,
             tree: DataTree::new(),
@@ -88,8 +119,15 @@ impl Server {
             session_conn: BTreeMap::new(),
             last_prepared: Zxid::ZERO,
             batch: Vec::new(),
-            inflight: VecDeque::new(),
+            to_leader: Vec::new(),
             origins: BTreeMap::new(),
+            next_req: 1,
+            me,
+            role: Role::Looking,
+            touched: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            revalidating: BTreeMap::new(),
+            syncs: BTreeMap::new(),
             waiters: BTreeSet::new(),
             next_token: 1,
             outputs: VecDeque::new(),
@@ -105,7 +143,7 @@ impl Server {
     }
 
     /// Start from a snapshot's image (recovery, before any `replay`).
-    pub fn restore(&mut self, image: Image) {
+    pub(crate) fn restore(&mut self, image: Image) {
         assert!(
             self.tree.last_zxid() == Zxid::ZERO && self.conns.is_empty(),
             "restore must come first"
@@ -120,8 +158,9 @@ impl Server {
         self.last_snapshot = self.tree.last_zxid();
     }
 
-    /// Apply one durable log entry during recovery. Entries must come in zxid order.
-    pub fn replay(&mut self, entry: LogEntry) {
+    /// Apply one durable log entry during a standalone server's recovery (everything in
+    /// its log is committed). Entries must come in zxid order.
+    pub(crate) fn replay(&mut self, entry: LogEntry) {
         assert!(
             entry.hdr.zxid > self.tree.last_zxid() || entry.hdr.zxid == Zxid::ZERO,
             "replay out of order: {:?} after {:?}",
@@ -145,7 +184,7 @@ impl Server {
 
     /// Finish recovery: recovered sessions get a fresh deadline, as in ZooKeeper, so the
     /// ephemerals of clients that died while the server was down last one more timeout.
-    pub fn start(&mut self, now: Millis) {
+    pub(crate) fn start(&mut self, now: Millis) {
         for (id, timeout) in std::mem::take(&mut self.recovered_sessions) {
             self.sessions.add(id, timeout, now);
         }
@@ -154,51 +193,60 @@ impl Server {
         self.next_container_check = now.plus(self.config.container_check_interval_ms);
     }
 
-    /// The last zxid applied to the tree (`lastProcessedZxid`).
-    pub fn last_zxid(&self) -> Zxid {
-        self.tree.last_zxid()
+    /// Whether this server prepares writes itself (leading or standalone).
+    pub(crate) fn prepares(&self) -> bool {
+        matches!(self.role, Role::Leading { .. } | Role::Standalone)
     }
 
-    /// The applied tree, for inspection (tests, digests, snapshots).
-    pub fn tree(&self) -> &DataTree {
-        &self.tree
+    /// Whether this server follows a leader (and forwards writes to it).
+    pub(crate) fn follows(&self) -> bool {
+        matches!(self.role, Role::Following { .. })
     }
 
     /// Requests parked in the core (waiting for durability or for their turn) exceed
     /// `globalOutstandingLimit`: the driver should stop reading new frames until this
     /// clears, as ZooKeeper stops reading from client sockets.
-    pub fn throttled(&self) -> bool {
+    pub(crate) fn throttled(&self) -> bool {
         let limit = self.config.global_outstanding_limit;
         limit > 0 && self.conns.values().map(|c| c.queue.len()).sum::<usize>() > limit
     }
 
-    /// A standalone server always serves (no quorum to lose).
-    pub fn is_serving(&self) -> bool {
-        true
-    }
-
-    /// Next output for the driver, or `None` when everything is drained.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        self.flush_batch();
-        self.outputs.pop_front()
-    }
-
     /// The earliest time at which `tick` has work to do.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        let mut d = Some(self.next_container_check);
-        if let Some(s) = self.sessions.next_deadline() {
-            d = d.min(Some(s));
+    pub(crate) fn next_deadline(&self) -> Option<Millis> {
+        let mut d = None;
+        if self.prepares() {
+            // Only the leader (or a standalone server) expires sessions and reaps
+            // containers; a follower would wake up for nothing.
+            d = Some(self.next_container_check);
+            if let Some(s) = self.sessions.next_deadline() {
+                d = d.min(Some(s));
+            }
         }
         for c in self.conns.values() {
             if c.phase == Phase::AwaitConnect && !c.closed {
-                d = d.min(Some(c.opened_at.plus(SESSIONLESS_TIMEOUT_MS)));
+                let t = c.opened_at.plus(SESSIONLESS_TIMEOUT_MS);
+                d = Some(d.map_or(t, |x: Millis| x.min(t)));
             }
         }
         d
     }
 
+    fn next_req(&mut self) -> u64 {
+        let r = self.next_req;
+        self.next_req += 1;
+        r
+    }
+
+    /// The tag a txn prepared for one of this server's own requests carries.
+    fn tag(&self, req: u64) -> Option<ReqTag> {
+        Some(ReqTag {
+            server: self.me,
+            req,
+        })
+    }
+
     /// A client connected from `remote`.
-    pub fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr) {
+    pub(crate) fn connection_opened(&mut self, now: Millis, conn: ConnId, remote: SocketAddr) {
         let limit = self.config.max_client_cnxns;
         if limit > 0 {
             let same_ip = self
@@ -216,7 +264,7 @@ impl Server {
 
     /// The connection is gone (peer closed, error, or after our own `Close`). Its session
     /// lives on until it expires or is resumed elsewhere.
-    pub fn connection_closed(&mut self, _now: Millis, conn: ConnId) {
+    pub(crate) fn connection_closed(&mut self, _now: Millis, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
             if self.session_conn.get(&c.session) == Some(&conn) {
                 self.session_conn.remove(&c.session);
@@ -226,14 +274,16 @@ impl Server {
         // Replies owed to the connection are simply dropped when their txns apply.
     }
 
-    /// Time passed: expire sessions, reap containers and TTL nodes, drop handshake-less
-    /// connections.
-    pub fn tick(&mut self, now: Millis) {
-        for session in self.sessions.expire(now) {
-            if let Some(conn) = self.session_conn.remove(&session) {
-                self.close_conn(conn);
+    /// Time passed: expire sessions, reap containers and TTL nodes (leading or standalone
+    /// only), drop handshake-less connections.
+    pub(crate) fn tick(&mut self, now: Millis) {
+        if self.prepares() {
+            for session in self.sessions.expire(now) {
+                if let Some(conn) = self.session_conn.remove(&session) {
+                    self.close_conn(conn);
+                }
+                self.submit_close_session(now, session);
             }
-            self.submit_close_session(now, session, None);
         }
         let stale: Vec<ConnId> = self
             .conns
@@ -246,7 +296,7 @@ impl Server {
         for conn in stale {
             self.close_conn(conn);
         }
-        if now >= self.next_container_check {
+        if self.prepares() && now >= self.next_container_check {
             self.next_container_check = now.plus(self.config.container_check_interval_ms.max(1));
             // znode.container.maxPerMinute, spread over the checks of one minute.
             let interval = self.config.container_check_interval_ms.max(1) as u128;
@@ -264,23 +314,10 @@ impl Server {
         }
     }
 
-    /// The driver made every entry of `token` (and all earlier tokens) durable.
-    pub fn persisted(&mut self, now: Millis, token: PersistToken) {
-        while let Some((t, _)) = self.inflight.front() {
-            if *t > token {
-                break;
-            }
-            let (_, entries) = self.inflight.pop_front().expect("front exists");
-            self.since_snapshot += entries.len() as u64;
-            for entry in entries {
-                self.apply(now, entry);
-            }
-        }
-        self.maybe_snapshot();
-    }
-
-    /// Request a snapshot once enough txns are durable (see `ServerConfig::snap_count`).
-    fn maybe_snapshot(&mut self) {
+    /// Request a snapshot once enough txns were applied (see `ServerConfig::snap_count`),
+    /// as of the last applied zxid that is also durable here (`durable`): the driver
+    /// builds it from this server's own log.
+    pub(crate) fn maybe_snapshot(&mut self, durable: Zxid) {
         let count = self.config.snap_count;
         if count == 0 || self.snapshot_pending.is_some() {
             return;
@@ -292,17 +329,20 @@ impl Server {
         if self.since_snapshot < threshold {
             return;
         }
+        let zxid = self.tree.last_zxid().min(durable);
+        if zxid <= self.last_snapshot {
+            return;
+        }
         let token = PersistToken(self.next_token);
         self.next_token += 1;
         self.since_snapshot = 0;
         self.snapshot_pending = Some(token);
-        let zxid = self.tree.last_zxid();
         self.outputs.push_back(Output::Snapshot { token, zxid });
     }
 
     /// The driver wrote the snapshot requested with `token` (or gave up on it: `written`
     /// false; a failed snapshot loses nothing, the log still holds every txn).
-    pub fn snapshotted(&mut self, token: PersistToken, zxid: Zxid, written: bool) {
+    pub(crate) fn snapshotted(&mut self, token: PersistToken, zxid: Zxid, written: bool) {
         if self.snapshot_pending == Some(token) {
             self.snapshot_pending = None;
             if written {
@@ -311,13 +351,8 @@ impl Server {
         }
     }
 
-    /// Zxid of the newest snapshot restored or written.
-    pub fn last_snapshot_zxid(&self) -> Zxid {
-        self.last_snapshot
-    }
-
     /// One frame from a client (length prefix stripped, size already checked).
-    pub fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]) {
+    pub(crate) fn frame_received(&mut self, now: Millis, conn: ConnId, payload: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -329,9 +364,12 @@ impl Server {
         self.packets_received += 1;
         match c.phase {
             Phase::AwaitConnect => self.handle_connect(now, conn, payload),
-            // Writes are prepared at once (their zxids follow the createSession txn);
-            // everything else waits for the ConnectResponse, in order.
-            Phase::CreatingSession => self.handle_request(now, conn, payload, false, None),
+            // Writes are prepared (or forwarded) at once (their zxids follow the
+            // createSession txn, or the revalidation); everything else waits for the
+            // ConnectResponse, in order.
+            Phase::CreatingSession | Phase::Revalidating => {
+                self.handle_request(now, conn, payload, false, None)
+            }
             Phase::Established => {
                 self.sessions_touch(now, conn);
                 self.handle_request(now, conn, payload, false, None);
@@ -339,16 +377,26 @@ impl Server {
         }
     }
 
-    /// Every packet from a session's connection keeps the session alive.
+    /// Every packet from a session's connection keeps the session alive. A follower also
+    /// notes the touch for the leader (which alone expires sessions), sent with the next
+    /// PING answer.
     fn sessions_touch(&mut self, now: Millis, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
-            self.sessions.touch(c.session, now);
+            let (session, timeout) = (c.session, c.timeout_ms);
+            if self.sessions.touch(session, now) && self.follows() {
+                self.touched.insert(session, timeout as i32);
+            }
         }
     }
 
     // ---- handshake -------------------------------------------------------------------
 
     fn handle_connect(&mut self, now: Millis, conn: ConnId, payload: &[u8]) {
+        if !self.role.serving() {
+            // ZooKeeper: "ZooKeeperServer not running": the connection is closed.
+            self.close_conn(conn);
+            return;
+        }
         let Ok(req) = ConnectRequest::decode(payload) else {
             self.close_conn(conn);
             return;
@@ -371,22 +419,32 @@ impl Server {
             c.timeout_ms = timeout;
             c.phase = Phase::CreatingSession;
             self.session_conn.insert(session, conn);
-            let origin = Origin {
-                conn,
-                xid: 0,
-                op: op::CREATE_SESSION,
-                received: now,
-                sub_ops: Vec::new(),
-            };
-            self.propose(
-                now,
-                session,
-                0,
-                Txn::CreateSession {
-                    timeout_ms: timeout as i32,
+            let req = self.next_req();
+            self.origins.insert(
+                req,
+                Origin {
+                    conn,
+                    xid: 0,
+                    op: op::CREATE_SESSION,
+                    received: now,
+                    sub_ops: Vec::new(),
                 },
-                Some(origin),
             );
+            if self.prepares() {
+                self.owners.insert(session, self.me);
+                let txn = Txn::CreateSession {
+                    timeout_ms: timeout as i32,
+                };
+                self.propose(now, session, 0, txn, self.tag(req));
+            } else {
+                self.to_leader.push(ToLeader::Forward {
+                    req,
+                    forward: Forward::CreateSession {
+                        session,
+                        timeout_ms: timeout as i32,
+                    },
+                });
+            }
             return;
         }
         // Reconnect: any other connection of this session goes first, before the password
@@ -406,21 +464,66 @@ impl Server {
             self.close_conn(conn);
             return;
         }
-        self.sessions.set_timeout(session, timeout);
-        self.sessions.touch(session, now);
+        let follows = self.follows();
         let c = self.conns.get_mut(&conn).expect("known connection");
         c.session = session;
         c.timeout_ms = timeout;
-        c.phase = Phase::Established;
         self.session_conn.insert(session, conn);
+        if follows {
+            // Only the leader knows whether the session is still alive (it may have
+            // expired it a moment ago): ask it, as ZooKeeper's REVALIDATE does. Frames
+            // wait behind the answer.
+            c.phase = Phase::Revalidating;
+            let req = self.next_req();
+            self.revalidating.insert(req, conn);
+            self.to_leader.push(ToLeader::Revalidate {
+                req,
+                session,
+                timeout_ms: timeout as i32,
+            });
+            return;
+        }
+        self.owners.insert(session, self.me);
+        self.accept_reconnect(now, conn);
+    }
+
+    /// The reconnect on `conn` is valid: resume its session.
+    pub(crate) fn accept_reconnect(&mut self, now: Millis, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (session, timeout) = (c.session, c.timeout_ms);
+        c.phase = Phase::Established;
+        let read_only = c.read_only_byte;
+        self.sessions.set_timeout(session, timeout);
+        self.sessions.touch(session, now);
         let resp = ConnectResponse {
             protocol_version: 0,
             timeout_ms: timeout as i32,
             session_id: session,
             passwd: SessionTracker::password(session).to_vec(),
-            read_only: req.read_only.map(|_| false),
+            read_only: read_only.map(|_| false),
         };
         self.send_connect_response(conn, &resp);
+        self.drain_queue(now, conn);
+    }
+
+    /// The leader found the session of the reconnect on `conn` dead.
+    pub(crate) fn refuse_reconnect(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let resp = ConnectResponse::invalid(c.read_only_byte);
+        let session = c.session;
+        if self.session_conn.get(&session) == Some(&conn) {
+            self.session_conn.remove(&session);
+        }
+        // Replies of requests sent meanwhile must not follow the invalid response.
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.clear();
+        }
+        self.send_connect_response(conn, &resp);
+        self.close_conn(conn);
     }
 
     fn send_connect_response(&mut self, conn: ConnId, resp: &ConnectResponse) {
@@ -471,7 +574,10 @@ impl Server {
             }
             Ok(req) => req,
         };
-        let creating = self.conns[&conn].phase == Phase::CreatingSession;
+        let creating = matches!(
+            self.conns[&conn].phase,
+            Phase::CreatingSession | Phase::Revalidating
+        );
         let queue_busy = creating || (!at_front && !self.conns[&conn].queue.is_empty());
         let session = self.conns[&conn].session;
         let session_ok = received_ok.unwrap_or_else(|| {
@@ -527,12 +633,27 @@ impl Server {
                 self.enqueue_txn(now, conn, hdr, txn, Vec::new(), at_front);
                 return;
             }
-            self.handle_write(now, conn, hdr, req, at_front);
+            self.handle_write(now, conn, hdr, req, payload, at_front);
             return;
         }
-        if queue_busy || (!at_front && self.tree.last_zxid() < self.last_prepared) {
+        // A standalone server orders every read behind every write received before it
+        // (ZooKeeper's single Prep → Sync → Final pipeline, which clients rely on). In an
+        // ensemble, as in ZooKeeper, a read only waits for its own session's earlier
+        // requests, except `sync` on the leader, which waits for every write in flight.
+        let barrier_applies = match self.role {
+            Role::Standalone => true,
+            Role::Leading { .. } => matches!(req, Request::Sync { .. }),
+            _ => false,
+        };
+        if queue_busy
+            || (barrier_applies && !at_front && self.tree.last_zxid() < self.last_prepared)
+        {
             // A read behind pending replies, or behind any in-flight txn, waits its turn.
-            let barrier = self.last_prepared;
+            let barrier = if barrier_applies {
+                self.last_prepared
+            } else {
+                Zxid::ZERO
+            };
             let c = self.conns.get_mut(&conn).expect("known connection");
             c.queue.push_back(Slot::Deferred {
                 payload: payload.to_vec(),
@@ -546,6 +667,16 @@ impl Server {
         }
         if !session_ok && !matches!(req, Request::Ping) {
             let frame = self.frame(hdr.xid, Err(ErrorCode::SessionExpired));
+            self.reply_in_order(now, conn, frame, false, at_front);
+            return;
+        }
+        if let Request::Sync { path } = req {
+            if self.follows() {
+                self.forward_sync(now, conn, hdr.xid, path, at_front);
+                return;
+            }
+            // Leading or standalone: every write before it is applied by now.
+            let frame = self.frame(hdr.xid, Ok(Response::Sync { path }));
             self.reply_in_order(now, conn, frame, false, at_front);
             return;
         }
@@ -640,7 +771,7 @@ impl Server {
     fn reply_must_wait(&self, conn: ConnId) -> bool {
         self.conns
             .get(&conn)
-            .is_some_and(|c| !c.queue.is_empty() || c.phase == Phase::CreatingSession)
+            .is_some_and(|c| !c.queue.is_empty() || c.phase.awaits_handshake())
     }
 
     fn session_ok(&self, conn: ConnId) -> bool {
@@ -654,11 +785,38 @@ impl Server {
         conn: ConnId,
         hdr: RequestHeader,
         req: Request,
+        payload: &[u8],
         at_front: bool,
     ) {
         let session = self.conns[&conn].session;
+        let sub_ops = match &req {
+            Request::Multi(ops) => ops.iter().map(Request::op).collect(),
+            _ => Vec::new(),
+        };
+        if self.follows() {
+            // The leader prepares every write; it gets the request as the client sent it.
+            if let Request::CloseSession = req {
+                self.sessions.set_closing(session);
+            }
+            let ids = self.conns[&conn]
+                .ids
+                .iter()
+                .map(|id| (id.scheme.clone(), id.id.clone()))
+                .collect();
+            let forward = Forward::Request {
+                session,
+                payload: payload.to_vec(),
+                ids,
+            };
+            self.hold_slot(now, conn, hdr, sub_ops, at_front, Submit::Forward(forward));
+            return;
+        }
         let zxid = self.last_prepared.successor();
-        let txn = if let Request::CloseSession = req {
+        let txn = if self.moved_away(session) {
+            Txn::Error {
+                err: ErrorCode::SessionMoved,
+            }
+        } else if let Request::CloseSession = req {
             self.sessions.set_closing(session);
             prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session)
         } else {
@@ -671,14 +829,32 @@ impl Server {
             };
             prep::prepare(&self.tree, &mut self.overlay, zxid, &ctx, &req)
         };
-        let sub_ops = match &req {
-            Request::Multi(ops) => ops.iter().map(Request::op).collect(),
-            _ => Vec::new(),
-        };
         self.enqueue_txn(now, conn, hdr, txn, sub_ops, at_front);
     }
 
-    /// Propose `txn` for `conn` and hold its reply slot in the connection's queue.
+    /// As leader: the session is held by another server now (a client moved it there).
+    /// ZooKeeper's `checkSession(sessionId, owner)`; a session without a known owner (a
+    /// new leader has not heard from it yet) is adopted by the first server to use it.
+    pub(crate) fn owner_mismatch(&mut self, session: SessionId, server: ServerId) -> bool {
+        if !matches!(self.role, Role::Leading { .. }) {
+            return false;
+        }
+        match self.owners.get(&session) {
+            Some(owner) => *owner != server,
+            None => {
+                self.owners.insert(session, server);
+                false
+            }
+        }
+    }
+
+    fn moved_away(&mut self, session: SessionId) -> bool {
+        let me = self.me;
+        self.owner_mismatch(session, me)
+    }
+
+    /// Propose `txn` for `conn` (or, following, have the leader log it: only error txns
+    /// reach here then) and hold its reply slot in the connection's queue.
     fn enqueue_txn(
         &mut self,
         now: Millis,
@@ -688,33 +864,75 @@ impl Server {
         sub_ops: Vec<i32>,
         at_front: bool,
     ) {
-        let session = self.conns[&conn].session;
-        let zxid = self.last_prepared.successor();
-        let origin = Origin {
-            conn,
-            xid: hdr.xid,
-            op: hdr.op,
-            received: now,
-            sub_ops,
-        };
-        let c = self.conns.get_mut(&conn).expect("known connection");
-        if at_front {
-            c.queue.push_front(Slot::Txn { zxid });
+        let submit = if self.follows() {
+            let Txn::Error { err } = txn else {
+                unreachable!("a follower prepares no txn but errors: {txn:?}");
+            };
+            Submit::Forward(Forward::Error {
+                session: self.conns[&conn].session,
+                cxid: hdr.xid,
+                err: err.code(),
+            })
         } else {
-            c.queue.push_back(Slot::Txn { zxid });
-        }
-        self.propose(now, session, hdr.xid, txn, Some(origin));
+            Submit::Txn(txn)
+        };
+        self.hold_slot(now, conn, hdr, sub_ops, at_front, submit);
     }
 
-    /// Assign the next zxid to `txn` and queue it for persistence.
+    /// Hold the reply slot of a write (or forwarded sync) on `conn` and send it on its way.
+    fn hold_slot(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        hdr: RequestHeader,
+        sub_ops: Vec<i32>,
+        at_front: bool,
+        submit: Submit,
+    ) -> u64 {
+        let session = self.conns[&conn].session;
+        let req = self.next_req();
+        self.origins.insert(
+            req,
+            Origin {
+                conn,
+                xid: hdr.xid,
+                op: hdr.op,
+                received: now,
+                sub_ops,
+            },
+        );
+        let c = self.conns.get_mut(&conn).expect("known connection");
+        if at_front {
+            c.queue.push_front(Slot::Txn { req });
+        } else {
+            c.queue.push_back(Slot::Txn { req });
+        }
+        match submit {
+            Submit::Txn(txn) => self.propose(now, session, hdr.xid, txn, self.tag(req)),
+            Submit::Forward(forward) => self.to_leader.push(ToLeader::Forward { req, forward }),
+            Submit::Sync => self.to_leader.push(ToLeader::Sync { req }),
+        }
+        req
+    }
+
+    /// Following: a client `sync`. The leader answers once every commit before it went out
+    /// on this link, so the reply (sent when the answer arrives) follows all of them.
+    fn forward_sync(&mut self, now: Millis, conn: ConnId, xid: i32, path: String, at_front: bool) {
+        let hdr = RequestHeader { xid, op: op::SYNC };
+        let req = self.hold_slot(now, conn, hdr, Vec::new(), at_front, Submit::Sync);
+        self.syncs.insert(req, path);
+    }
+
+    /// Assign the next zxid to `txn` and queue it for the replica (leading or standalone).
     pub(crate) fn propose(
         &mut self,
         now: Millis,
         session: SessionId,
         cxid: i32,
         txn: Txn,
-        origin: Option<Origin>,
+        tag: Option<ReqTag>,
     ) {
+        debug_assert!(self.prepares(), "propose while {:?}", self.role);
         let zxid = self.last_prepared.successor();
         self.last_prepared = zxid;
         let op = match &txn {
@@ -728,35 +946,23 @@ impl Server {
             time: now.0,
             op,
         };
-        if let Some(o) = origin {
-            self.origins.insert(zxid, o);
-        }
-        self.batch.push(LogEntry { hdr, txn });
+        self.batch.push((LogEntry { hdr, txn }, tag));
     }
 
-    fn submit_close_session(&mut self, now: Millis, session: SessionId, origin: Option<Origin>) {
+    fn submit_close_session(&mut self, now: Millis, session: SessionId) {
         self.sessions.set_closing(session);
         let zxid = self.last_prepared.successor();
         let txn = prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session);
-        self.propose(now, session, 0, txn, origin);
-    }
-
-    fn flush_batch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let token = PersistToken(self.next_token);
-        self.next_token += 1;
-        let entries = std::mem::take(&mut self.batch);
-        self.inflight.push_back((token, entries.clone()));
-        self.outputs.push_back(Output::Persist { token, entries });
+        self.propose(now, session, 0, txn, None);
     }
 
     // ---- applying --------------------------------------------------------------------
 
-    fn apply(&mut self, now: Millis, entry: LogEntry) {
+    /// Apply a committed entry (in zxid order) and answer whoever waits for it here.
+    pub(crate) fn apply(&mut self, now: Millis, entry: LogEntry, tag: Option<ReqTag>) {
         let zxid = entry.hdr.zxid;
-        self.apply_entry(now, entry);
+        self.apply_entry(now, entry, tag);
+        self.since_snapshot += 1;
         // Deferred frames waiting for this zxid may run now.
         while let Some(&(barrier, conn)) = self.waiters.first() {
             if barrier > zxid {
@@ -767,23 +973,36 @@ impl Server {
         }
     }
 
-    fn apply_entry(&mut self, now: Millis, entry: LogEntry) {
+    fn apply_entry(&mut self, now: Millis, entry: LogEntry, tag: Option<ReqTag>) {
         let zxid = entry.hdr.zxid;
+        let session = entry.hdr.session;
         let deleted_acls = self.acls_of_deleted(&entry.txn);
         let result = self.tree.apply(&entry.hdr, &entry.txn);
         self.overlay.applied(zxid);
+        let origin = tag
+            .filter(|t| t.server == self.me)
+            .and_then(|t| self.origins.remove(&t.req));
         match &entry.txn {
             Txn::CreateSession { timeout_ms } => {
-                self.sessions
-                    .add(entry.hdr.session, *timeout_ms as i64, now);
+                self.sessions.add(session, *timeout_ms as i64, now);
             }
             Txn::CloseSession { .. } => {
-                self.sessions.remove(entry.hdr.session);
+                self.sessions.remove(session);
+                self.owners.remove(&session);
+                self.touched.remove(&session);
+                // Expired by the leader while a client is connected here: the server
+                // holding the connection closes it without a word, as ZooKeeper does.
+                if let Some(&conn) = self.session_conn.get(&session) {
+                    if origin.as_ref().is_none_or(|o| o.conn != conn) {
+                        self.session_conn.remove(&session);
+                        self.close_conn(conn);
+                    }
+                }
             }
             _ => {}
         }
         self.deliver_events(&result.triggers, &deleted_acls);
-        let Some(origin) = self.origins.remove(&zxid) else {
+        let Some(origin) = origin else {
             return;
         };
         if !self.conns.contains_key(&origin.conn) {
@@ -794,25 +1013,69 @@ impl Server {
             return;
         }
         let frame = super::replies::reply_frame(&origin, zxid, &entry.txn, &result.results);
-        let close = origin.op == op::CLOSE_SESSION;
+        // A session that moved to another server: ZooKeeper answers SessionMoved and
+        // closes the stale connection.
+        let moved = matches!(
+            entry.txn,
+            Txn::Error {
+                err: ErrorCode::SessionMoved
+            }
+        );
+        let close = origin.op == op::CLOSE_SESSION || moved;
         let c = self.conns.get_mut(&origin.conn).expect("checked above");
         c.counters.last_zxid = zxid;
         c.counters.record_latency(now.0 - origin.received.0);
         self.latency.record_latency(now.0 - origin.received.0);
+        let req = tag.expect("an origin comes with a tag").req;
+        self.complete_slot(now, origin.conn, req, frame, close);
+        if origin.op == op::CLOSE_SESSION && self.session_conn.get(&session) == Some(&origin.conn) {
+            self.session_conn.remove(&session);
+        }
+    }
+
+    /// The reply of the request `req` held in a slot of `conn` is ready.
+    fn complete_slot(&mut self, now: Millis, conn: ConnId, req: u64, bytes: Vec<u8>, close: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if let Some(slot) = c
             .queue
             .iter_mut()
-            .find(|s| matches!(s, Slot::Txn { zxid: z } if *z == zxid))
+            .find(|s| matches!(s, Slot::Txn { req: r } if *r == req))
         {
-            *slot = Slot::Ready {
-                bytes: frame,
-                close,
-            };
+            *slot = Slot::Ready { bytes, close };
         }
-        if close {
-            self.session_conn.remove(&entry.hdr.session);
+        self.drain_queue(now, conn);
+    }
+
+    /// Following: the leader confirmed the sync `req`; everything committed before it has
+    /// been applied here.
+    pub(crate) fn sync_done(&mut self, now: Millis, req: u64) {
+        let (Some(origin), Some(path)) = (self.origins.remove(&req), self.syncs.remove(&req))
+        else {
+            return;
+        };
+        let frame = self.frame(origin.xid, Ok(Response::Sync { path }));
+        self.complete_slot(now, origin.conn, req, frame, false);
+    }
+
+    /// Following: the leader's answer to the revalidation `req`.
+    pub(crate) fn revalidated(&mut self, now: Millis, req: u64, valid: bool) {
+        let Some(conn) = self.revalidating.remove(&req) else {
+            return;
+        };
+        if !self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.phase == Phase::Revalidating && !c.closed)
+        {
+            return;
         }
-        self.drain_queue(now, origin.conn);
+        if valid {
+            self.accept_reconnect(now, conn);
+        } else {
+            self.refuse_reconnect(conn);
+        }
     }
 
     fn finish_handshake(&mut self, now: Millis, conn: ConnId) {
@@ -884,7 +1147,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if at_front || (c.queue.is_empty() && c.phase != Phase::CreatingSession) {
+        if at_front || (c.queue.is_empty() && !c.phase.awaits_handshake()) {
             self.send(conn, bytes);
             if close {
                 self.close_conn(conn);

@@ -14,7 +14,9 @@
 //! Nothing that depends on durability (a write's reply, its watch events) leaves before the
 //! driver has reported the covering `Persist` durable.
 
+mod api;
 mod conn;
+mod host;
 mod machine;
 mod reads;
 mod replies;
@@ -25,7 +27,7 @@ pub use crate::txn::LogEntry;
 use crate::types::{ConnId, Epoch, ServerId, SessionId, Zxid};
 pub use crate::zab::message::PeerMessage;
 pub use crate::zab::replica::{AcceptedEpoch, ReplicaConfig, Role, StoredEpochs};
-pub use machine::Server;
+pub use api::Server;
 
 /// Settings of a server, from zoo.cfg and system-property equivalents.
 #[derive(Clone, Debug)]
@@ -176,4 +178,8 @@ pub struct StatsSnapshot {
     pub total_watches: u64,
     /// (path, sessions watching it), paths ascending.
     pub watches_by_path: Vec<(String, Vec<SessionId>)>,
+    /// `standalone`, `leader`, `follower`, or `looking` (not serving).
+    pub mode: &'static str,
+    /// Followers synchronized with this leader.
+    pub synced_followers: u64,
 }

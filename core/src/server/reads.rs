@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::machine::Server;
+use super::machine::State;
 use crate::acl::{add_auth, check_acl, client_infos, mask_digest_ids};
 use crate::error::ErrorCode;
 use crate::jute::{JuteWriter, Record};
@@ -17,7 +17,7 @@ use crate::tree::Trigger;
 use crate::txn::Txn;
 use crate::types::{ConnId, Millis, Zxid};
 
-impl Server {
+impl State {
     fn allowed(&self, conn: ConnId, acl: &[Acl], perm: i32) -> bool {
         self.config.skip_acl
             || self

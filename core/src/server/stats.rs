@@ -1,12 +1,12 @@
 //! The monitoring snapshot behind the four-letter words.
 
-use super::machine::Server;
+use super::machine::State;
 use super::{ConnStats, StatsSnapshot};
 use crate::types::{Millis, SessionId};
 
-impl Server {
+impl State {
     /// Everything the `srvr`, `stat`, `mntr`, `cons`, `wchs` and `dump` words print.
-    pub fn stats(&self, _now: Millis) -> StatsSnapshot {
+    pub(crate) fn stats(&self, _now: Millis) -> StatsSnapshot {
         let connections = self
             .conns
             .iter()
@@ -72,6 +72,8 @@ impl Server {
                 .into_iter()
                 .map(|(p, conns)| (p, conns.into_iter().map(conn_session).collect()))
                 .collect(),
+            mode: "standalone",
+            synced_followers: 0,
         }
     }
 }

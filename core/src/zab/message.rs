@@ -65,6 +65,14 @@ pub enum Forward {
     },
     /// A new session the follower assigned an id to (createSession).
     CreateSession { session: SessionId, timeout_ms: i32 },
+    /// A write the follower already knows fails (it does not decode, or its session had
+    /// expired when it arrived): as in ZooKeeper it still consumes a zxid as an error txn.
+    Error {
+        session: SessionId,
+        cxid: i32,
+        /// The ZooKeeper error code.
+        err: i32,
+    },
 }
 
 /// A ZAB message (discovery, synchronization, broadcast, and the client-facing side

@@ -386,6 +386,16 @@ impl Replica {
         }
     }
 
+    /// Recovery: the state starts from a snapshot at `zxid` (before any `replay`).
+    pub fn restore_base(&mut self, zxid: Zxid) {
+        assert!(
+            matches!(self.role, RoleState::Recovering) && self.history.is_empty(),
+            "restore_base after replay or start"
+        );
+        self.history = History::new(zxid, self.cfg.diff_window);
+        self.durable = zxid;
+    }
+
     /// Recovery: one durable log entry after the snapshot, in order. Not applied: in an
     /// ensemble, whether the log's tail is committed is only known after synchronizing
     /// with a leader (a standalone server applies during recovery itself and calls
