@@ -101,7 +101,7 @@ impl Host for TestHost {
             digest,
         ));
     }
-    fn snapshot(&self) -> (Zxid, Vec<u8>) {
+    fn snapshot(&mut self) -> (Zxid, Vec<u8>) {
         (self.image.zxid(), snapshot::to_bytes(&self.image))
     }
     fn install(&mut self, _now: Millis, image: Image) {

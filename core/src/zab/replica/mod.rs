@@ -211,7 +211,7 @@ pub trait Host {
     /// A committed entry, in zxid order: apply it and answer whoever waits for it.
     fn apply(&mut self, now: Millis, entry: HistEntry);
     /// The applied state as a snapshot (core snapshot format) and its zxid, for SNAP.
-    fn snapshot(&self) -> (Zxid, Vec<u8>);
+    fn snapshot(&mut self) -> (Zxid, Vec<u8>);
     /// Replace the state with `image` (SNAP from the leader). No client is served now.
     fn install(&mut self, now: Millis, image: Image);
     /// The role changed. `last_zxid` is the zxid the next proposal follows (as leader:
