@@ -11,10 +11,12 @@
 //!
 
 mod client;
+mod replica;
 pub mod seeds;
 mod server;
 
 pub use client::{fuzz_client, ClientScript};
+pub use replica::{fuzz_peer, fuzz_replica};
 pub use server::fuzz_server;
 
 use corral_core::jute::{JuteReader, JuteWriter, Record};
@@ -34,6 +36,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("fuzz_response", fuzz_response),
     ("fuzz_client", fuzz_client),
     ("fuzz_server", fuzz_server),
+    ("fuzz_peer", fuzz_peer),
+    ("fuzz_replica", fuzz_replica),
 ];
 
 /// A client frame payload as the server sees it after framing: RequestHeader ++ body.

@@ -36,6 +36,8 @@ pub fn seeds() -> Vec<Seed> {
     add("fuzz_response", response_seeds());
     add("fuzz_client", client_seeds());
     add("fuzz_server", server_seeds());
+    add("fuzz_peer", peer_seeds());
+    add("fuzz_replica", crate::replica::replica_seeds());
     out
 }
 
@@ -721,6 +723,159 @@ fn server_seeds() -> Vec<(&'static str, Vec<u8>)> {
             vec![
                 0, 0, 0, 0, 0, 1, 0, 3, 0, 0, 1, 1, 3, 0, 0, 5, 2, 1, 0, 1, 5,
             ],
+        ),
+    ]
+}
+
+/// Peer frames: one of each message kind, and a Hello.
+fn peer_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use corral_core::types::{Epoch, ServerId};
+    use corral_core::zab::election::{ElectionEpoch, Notification, PeerState, Vote};
+    use corral_core::zab::message::{
+        encode, Forward, Hello, LearnerSession, PeerMessage, RejectReason, ReqTag, WireEntry,
+        ZabBody, ZabMessage, PEER_PROTOCOL_VERSION,
+    };
+    let z = |b: ZabBody| {
+        encode(&PeerMessage::Zab(ZabMessage {
+            session: LearnerSession(0x1234_5678),
+            body: b,
+        }))
+    };
+    let zx = Zxid(0x1_0000_0003);
+    let e = Epoch(2);
+    vec![
+        (
+            "vote",
+            encode(&PeerMessage::Vote(Notification {
+                vote: Vote {
+                    leader: ServerId(3),
+                    zxid: zx,
+                    peer_epoch: e,
+                },
+                election_epoch: ElectionEpoch(5),
+                state: PeerState::Looking,
+                sender: ServerId(2),
+            })),
+        ),
+        (
+            "hello",
+            encode(&Hello {
+                version: PEER_PROTOCOL_VERSION,
+                from: ServerId(3),
+                to: ServerId(1),
+            }),
+        ),
+        (
+            "followerinfo",
+            z(ZabBody::FollowerInfo {
+                accepted_epoch: e,
+                accepted_leader: Some(ServerId(3)),
+                current_epoch: e,
+                last_zxid: zx,
+            }),
+        ),
+        (
+            "ackepoch",
+            z(ZabBody::AckEpoch {
+                epoch: e,
+                current_epoch: e,
+                last_zxid: zx,
+                applied_zxid: zx,
+            }),
+        ),
+        ("ack", z(ZabBody::Ack { zxid: zx })),
+        (
+            "request",
+            z(ZabBody::Request {
+                req: 7,
+                forward: Forward::Request {
+                    session: SessionId(9),
+                    payload: req(1, &Request::Ping),
+                    ids: vec![("ip".into(), "10.0.0.1".into())],
+                },
+            }),
+        ),
+        (
+            "create_session",
+            z(ZabBody::Request {
+                req: 8,
+                forward: Forward::CreateSession {
+                    session: SessionId(9),
+                    timeout_ms: 4000,
+                },
+            }),
+        ),
+        (
+            "error_txn",
+            z(ZabBody::Request {
+                req: 9,
+                forward: Forward::Error {
+                    session: SessionId(9),
+                    cxid: 3,
+                    err: -112,
+                },
+            }),
+        ),
+        (
+            "revalidate",
+            z(ZabBody::Revalidate {
+                req: 1,
+                session: SessionId(9),
+                timeout_ms: 4000,
+            }),
+        ),
+        ("sync", z(ZabBody::Sync { req: 2 })),
+        (
+            "pingreply",
+            z(ZabBody::PingReply {
+                touches: vec![(SessionId(9), 4000)],
+            }),
+        ),
+        ("leaderinfo", z(ZabBody::LeaderInfo { epoch: e })),
+        ("trunc", z(ZabBody::Trunc { zxid: zx })),
+        (
+            "snap",
+            z(ZabBody::Snap {
+                zxid: Zxid(0),
+                bytes: corral_core::snapshot::to_bytes(&corral_core::snapshot::Image::new()),
+            }),
+        ),
+        (
+            "propose",
+            z(ZabBody::Propose {
+                prev: zx,
+                entries: vec![WireEntry {
+                    bytes: vec![0; 28],
+                    tag: Some(ReqTag {
+                        server: ServerId(1),
+                        req: 4,
+                    }),
+                }],
+            }),
+        ),
+        (
+            "newleader",
+            z(ZabBody::NewLeader {
+                epoch: e,
+                last_zxid: zx,
+            }),
+        ),
+        ("uptodate", z(ZabBody::UpToDate { committed: zx })),
+        ("commit", z(ZabBody::Commit { zxid: zx })),
+        ("ping", z(ZabBody::Ping)),
+        ("syncdone", z(ZabBody::SyncDone { req: 2 })),
+        (
+            "revalidated",
+            z(ZabBody::Revalidated {
+                req: 1,
+                valid: true,
+            }),
+        ),
+        (
+            "reject",
+            z(ZabBody::Reject {
+                reason: RejectReason::LearnerAhead,
+            }),
         ),
     ]
 }

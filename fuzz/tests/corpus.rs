@@ -9,8 +9,16 @@ use corral_fuzz::TARGETS;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-/// Random inputs per target.
+/// Random inputs per target (`FUZZ_INPUTS` raises it for a longer local campaign, and
+/// `FUZZ_SEED` varies the stream; `FUZZ_TARGET` runs one target only).
 const RANDOM_INPUTS: usize = 20_000;
+
+fn random_inputs() -> usize {
+    std::env::var("FUZZ_INPUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RANDOM_INPUTS)
+}
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,10 +111,18 @@ fn random_input(rng: &mut StdRng, pool: &[Vec<u8>]) -> Vec<u8> {
 
 #[test]
 fn targets_survive_seeded_random_inputs() {
+    let only = std::env::var("FUZZ_TARGET").ok();
+    let extra: u64 = std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     for (t, (target, run)) in TARGETS.iter().enumerate() {
+        if only.as_deref().is_some_and(|o| o != *target) {
+            continue;
+        }
         let pool: Vec<Vec<u8>> = corpus(target).into_values().collect();
-        let mut rng = StdRng::seed_from_u64(0xC0_88A1 + t as u64);
-        for i in 0..RANDOM_INPUTS {
+        let mut rng = StdRng::seed_from_u64((0xC0_88A1 + t as u64) ^ extra.wrapping_mul(0x9E37));
+        for i in 0..random_inputs() {
             let data = random_input(&mut rng, &pool);
             let result = std::panic::catch_unwind(|| run(&data));
             assert!(

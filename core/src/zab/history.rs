@@ -174,9 +174,19 @@ impl History {
         self.committed = self.committed.min(zxid);
     }
 
-    /// Everything through `zxid` (capped at the last entry) is committed. Never goes back.
+    /// Everything through `zxid` is committed: the committed mark moves to the last entry
+    /// at or below it (a zxid that names no entry here, which only a confused peer sends,
+    /// commits nothing beyond what it covers). Never goes back.
     pub fn commit_to(&mut self, zxid: Zxid) {
-        let to = zxid.min(self.last());
+        let to = if zxid >= self.last() {
+            self.last()
+        } else if zxid <= self.base {
+            self.base
+        } else if self.index_of(zxid).is_ok() {
+            zxid
+        } else {
+            self.before(zxid)
+        };
         if to > self.committed {
             self.committed = to;
         }
@@ -331,6 +341,15 @@ mod tests {
         assert!(h.take_appliable().is_empty());
         h.commit_to(z(9, 9));
         assert_eq!(h.committed(), z(0, 5), "commit is capped at the log's end");
+        assert_eq!(h.take_appliable().len(), 2);
+        h.assert_invariants();
+    }
+
+    #[test]
+    fn a_commit_between_entries_stops_at_the_entry_below() {
+        let mut h = history(&[(0, 1), (0, 2), (2, 1)]);
+        h.commit_to(z(1, 7));
+        assert_eq!(h.committed(), z(0, 2));
         assert_eq!(h.take_appliable().len(), 2);
         h.assert_invariants();
     }

@@ -1,0 +1,6 @@
+//! libFuzzer entry point; the logic lives in `corral_fuzz::fuzz_replica`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| corral_fuzz::fuzz_replica(data));
