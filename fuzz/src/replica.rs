@@ -136,7 +136,7 @@ impl World {
                     },
                 };
                 let mut payload = encode_request_frame(i32::from(s.byte()), &req)[4..].to_vec();
-                if s.byte() % 4 == 0 {
+                if s.byte().is_multiple_of(4) {
                     payload.truncate(usize::from(s.byte()) % payload.len().max(1));
                 }
                 let session = SessionId(i64::from(s.byte()));
@@ -181,7 +181,7 @@ impl World {
                     image.apply(&entry(Zxid::new(epoch, n + 1), 1000 + u64::from(n)));
                 }
                 let mut bytes = snapshot::to_bytes(&image);
-                if s.byte() % 3 == 0 && !bytes.is_empty() {
+                if s.byte().is_multiple_of(3) && !bytes.is_empty() {
                     let i = usize::from(s.byte()) % bytes.len();
                     bytes[i] ^= 0x40;
                 }
@@ -191,7 +191,7 @@ impl World {
                 }
             }
             10 => {
-                let prev = if s.byte() % 4 == 0 {
+                let prev = if s.byte().is_multiple_of(4) {
                     self.zxid(s)
                 } else {
                     self.server.replica().last_logged()
@@ -199,14 +199,14 @@ impl World {
                 let mut z = prev;
                 let mut entries = Vec::new();
                 for _ in 0..s.small() {
-                    z = if s.byte() % 5 == 0 {
+                    z = if s.byte().is_multiple_of(5) {
                         Zxid::new(Epoch(z.epoch().0.saturating_add(1)), 1)
                     } else {
                         Zxid(z.0.saturating_add(1))
                     };
                     self.payload += 1;
                     let mut bytes = entry(z, self.payload).to_bytes();
-                    if s.byte() % 7 == 0 {
+                    if s.byte().is_multiple_of(7) {
                         bytes.truncate(bytes.len() / 2);
                     }
                     entries.push(WireEntry {
@@ -262,7 +262,7 @@ impl World {
             }
             1 | 2 => {
                 let from = peer(s.byte());
-                let session = if s.byte() % 5 == 0 {
+                let session = if s.byte().is_multiple_of(5) {
                     LearnerSession(u64::from(s.byte()))
                 } else {
                     self.sessions[(from.0 - 2) as usize]
