@@ -44,6 +44,7 @@ fn snap(dir: &Path, z: i64) {
         snap_dir: snapfile::snap_dir(dir),
         log_dir: log::log_dir(dir),
         retain: None,
+        gate: Default::default(),
     };
     assert!(take_snapshot(&cfg, Zxid(z)));
 }
