@@ -261,3 +261,57 @@ fn a_refused_truncation_is_fail_stop_and_names_the_snapshot_rule() {
     // Nothing was removed.
     assert_eq!(testutil::recover(dir).unwrap().0.last_zxid, z(1, 10));
 }
+
+/// A snapshot at 1:10 and a log that starts right after it, with no marker (as a purge can
+/// leave it): truncating after 1:10 empties the log, so the marker is written first, and a
+/// crash after any removal still recovers the snapshot plus a prefix of the log.
+#[test]
+fn truncating_the_whole_log_after_a_snapshot_writes_the_marker_first() {
+    let src = tempfile::tempdir().unwrap();
+    let sd = crate::storage::snapshot::snap_dir(src.path());
+    let base = image(Image::new(), "a", &run(1, 1, 10));
+    crate::storage::snapshot::write(&sd, &base).unwrap();
+    testutil::append(src.path(), "a", &run(1, 11, 40), 600);
+    let full = testutil::recover(src.path()).unwrap().0;
+    assert_eq!(full.last_zxid, z(1, 40));
+
+    // Every crash point: the marker (or not), then the first k removals.
+    let (_, rec) = testutil::recover(src.path()).unwrap();
+    let mut w = rec.writer;
+    let plan = w.plan_truncate(z(1, 10), z(1, 10)).unwrap();
+    drop(w);
+    drop(rec.locks);
+    assert!(plan.empties && plan.remove.len() >= 3, "{plan:?}");
+    for k in 0..=plan.remove.len() {
+        let tmp = tempfile::tempdir().unwrap();
+        testutil::copy_dir(src.path(), tmp.path());
+        let tsd = crate::storage::snapshot::snap_dir(tmp.path());
+        crate::storage::snapshot::write_log_start_marker(&tsd, z(1, 10)).unwrap();
+        for p in &plan.remove[..k] {
+            std::fs::remove_file(tmp.path().join(p.strip_prefix(src.path()).unwrap())).unwrap();
+        }
+        let (state, _) = testutil::recover(tmp.path()).unwrap();
+        assert_eq!(state.snapshot_zxid, z(1, 10), "k {k}");
+        let last = state.last_zxid.counter();
+        assert!(k < plan.remove.len() || last == 10, "k {k}: {last}");
+        let mut want = State::of(&image(base.clone(), "a", &run(1, 11, last)));
+        want.snapshot_zxid = z(1, 10);
+        assert_eq!(state, want, "k {k}");
+    }
+
+    // The whole truncation, then a new history continues the snapshot.
+    let (_, rec) = testutil::recover(src.path()).unwrap();
+    let mut w = rec.writer;
+    truncate(&mut w, &sd, z(1, 10)).unwrap();
+    assert!(sd
+        .join(crate::storage::snapshot::log_start_marker(z(1, 10)))
+        .exists());
+    assert!(log::segments(w.dir()).unwrap().is_empty());
+    w.append(&entry("b", z(2, 1)).to_bytes()).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    drop(rec.locks);
+    let mut want = State::of(&image(base, "b", &[z(2, 1)]));
+    want.snapshot_zxid = z(1, 10);
+    assert_eq!(testutil::recover(src.path()).unwrap().0, want);
+}
