@@ -12,7 +12,8 @@
 //! payload := LogEntry::to_bytes(): jute TxnHeader ++ txn; the zxid is payload[12..20]
 //! ```
 //!
-//! Records are never rewritten. Zxids increase by exactly one within an epoch; a new epoch
+//! Records are never rewritten; a truncation (a TRUNC from the leader, `truncate`) only
+//! removes a tail. Zxids increase by exactly one within an epoch; a new epoch
 //! may start at any counter. A segment is only created when its first record is written,
 //! and it is fsynced (with its directory) before anything is appended to it; the previous
 //! segment is fsynced before the roll, so every segment but the last is complete.

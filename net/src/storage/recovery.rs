@@ -147,8 +147,15 @@ pub fn recover(
         }
     }
     tracing::info!(
-        "recovered to zxid {last_applied}: snapshot {snap_zxid} + {replayed} log entries in {:?}",
-        started.elapsed()
+        "recovered to zxid {last_applied}: snapshot {snap_zxid} + {replayed} log entries in \
+         {:?}; acceptedEpoch {} (leader {}), currentEpoch {}",
+        started.elapsed(),
+        epochs.accepted.epoch.0,
+        epochs
+            .accepted
+            .leader
+            .map_or("not recorded".to_owned(), |l| l.to_string()),
+        epochs.current.0
     );
     let writer = LogWriter::open(&log_dir, &rec, DEFAULT_SEGMENT_BYTES, force_sync)?;
     Ok(Recovered {
