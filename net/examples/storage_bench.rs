@@ -153,6 +153,7 @@ fn main() {
         snap_dir: snapshot::snap_dir(&dir),
         log_dir: log_dir.clone(),
         retain: None,
+        gate: Default::default(),
     };
     let t = Instant::now();
     let tail = 10_000.min(made / 2);

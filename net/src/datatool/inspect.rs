@@ -1,5 +1,5 @@
-//! `corral data inspect`: print the snapshots and log records of a data directory without
-//! changing anything.
+//! `corral data inspect`: print the snapshots, log records, epoch files and markers of a
+//! data directory without changing anything.
 
 use std::io::Write;
 
@@ -7,7 +7,7 @@ use corral_core::snapshot::{self, Item};
 use corral_core::txn::LogEntry;
 
 use super::{describe, Dirs};
-use crate::storage::{log, snapshot as snapfile, StorageError};
+use crate::storage::{epoch, install, log, snapshot as snapfile, StorageError};
 
 /// What to print.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,6 +68,9 @@ pub fn inspect(dirs: &Dirs, opts: InspectOptions, out: &mut dyn Write) -> Result
             }
         }
     }
+    if let Err(e) = print_state_files(&snap_dir, out).map_err(io)? {
+        first_err.get_or_insert(e);
+    }
     let log_dir = log::log_dir(&dirs.log);
     for (_, path) in log::segments(&log_dir)? {
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -104,4 +107,67 @@ pub fn inspect(dirs: &Dirs, opts: InspectOptions, out: &mut dyn Write) -> Result
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The epoch files, the log-starts-after markers and an unfinished install. Damage is
+/// printed and returned (inner result) so the rest can still be shown.
+fn print_state_files(
+    snap_dir: &std::path::Path,
+    out: &mut dyn Write,
+) -> std::io::Result<Result<(), StorageError>> {
+    let mut first_err = None;
+    match epoch::read_accepted(snap_dir) {
+        Ok(Some(a)) => writeln!(
+            out,
+            "acceptedEpoch {}{}",
+            a.epoch.0,
+            a.leader
+                .map_or(" (leader not recorded)".to_owned(), |l| format!(
+                    " (leader {l})"
+                ))
+        )?,
+        Ok(None) => writeln!(out, "acceptedEpoch: no file (epoch 0)")?,
+        Err(e) => {
+            writeln!(out, "acceptedEpoch: DAMAGED {e}")?;
+            first_err.get_or_insert(e);
+        }
+    }
+    match epoch::read_current(snap_dir) {
+        Ok(Some(c)) => writeln!(out, "currentEpoch {}", c.0)?,
+        Ok(None) => writeln!(out, "currentEpoch: no file (epoch 0)")?,
+        Err(e) => {
+            writeln!(out, "currentEpoch: DAMAGED {e}")?;
+            first_err.get_or_insert(e);
+        }
+    }
+    match snapfile::markers(snap_dir) {
+        Ok(markers) => {
+            for (z, path) in markers {
+                writeln!(
+                    out,
+                    "marker {}: the log may start after snapshot {z}",
+                    path.display()
+                )?;
+            }
+        }
+        Err(e) => {
+            first_err.get_or_insert(e);
+        }
+    }
+    match install::find_interrupted(snap_dir) {
+        Ok(Some(i)) => writeln!(
+            out,
+            "install of snapshot {} committed but did not finish ({}): the next start \
+             finishes it from {} and removes every other snapshot and log segment",
+            i.zxid,
+            i.commit.display(),
+            i.snapshot.display()
+        )?,
+        Ok(None) => {}
+        Err(e) => {
+            writeln!(out, "install: DAMAGED {e}")?;
+            first_err.get_or_insert(e);
+        }
+    }
+    Ok(first_err.map_or(Ok(()), Err))
 }

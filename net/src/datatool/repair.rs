@@ -7,7 +7,9 @@
 //!   bad record: the rest of that segment is saved to quarantine and the segment truncated,
 //!   later segments are moved to quarantine;
 //! - a log that ends before the newest snapshot (segments lost) is moved to quarantine
-//!   whole, so the server starts from the snapshot alone.
+//!   whole, so the server starts from the snapshot alone;
+//! - an install of a leader's snapshot that committed but did not finish is finished first,
+//!   exactly as the server's start-up would (then the rest is planned on the result).
 //!
 //! Everything after the cut is lost to the server. In an ensemble a repaired server catches
 //! up from the leader; a standalone server loses those txns. docs/storage.md says when to
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use corral_core::types::Zxid;
 
 use super::Dirs;
-use crate::storage::{log, snapshot as snapfile, DataLocks, StorageError};
+use crate::storage::{install, log, snapshot as snapfile, DataLocks, StorageError};
 
 /// One planned change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub enum Step {
         file: PathBuf,
         offset: u64,
     },
+    /// Finish the interrupted install of this snapshot (done before planning the rest).
+    FinishInstall(Zxid),
 }
 
 /// Plan (and with `apply`, carry out) the repair of `dirs`. Returns the steps.
@@ -40,6 +44,27 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
     let snap_dir = snapfile::snap_dir(&dirs.data);
     let log_dir = log::log_dir(&dirs.log);
     let mut steps = Vec::new();
+    if let Some(i) = install::find_interrupted(&snap_dir)? {
+        let _ = writeln!(
+            out,
+            "the install of snapshot {} committed but did not finish ({}): finish it, as the \
+             server's start would (every other snapshot and log segment goes)",
+            i.zxid,
+            i.commit.display()
+        );
+        steps.push(Step::FinishInstall(i.zxid));
+        if !apply {
+            let _ = writeln!(
+                out,
+                "dry run: nothing changed; run again with --apply to do this (the rest is \
+                 planned after it)"
+            );
+            return Ok(steps);
+        }
+        install::finish_interrupted(&snap_dir, &log_dir)?;
+        let _ = writeln!(out, "finished the install of snapshot {}", i.zxid);
+    }
+    let finished = steps.len();
     let mut snap_zxid = Zxid::ZERO;
     for (z, path) in snapfile::list(&snap_dir)?.into_iter().rev() {
         if snap_zxid != Zxid::ZERO {
@@ -105,8 +130,10 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
             }
         }
     }
-    if steps.is_empty() {
-        let _ = writeln!(out, "nothing to repair");
+    if steps.len() == finished {
+        if finished == 0 {
+            let _ = writeln!(out, "nothing to repair");
+        }
         return Ok(steps);
     }
     let quarantine = dirs.log.join(format!("quarantine-{}", unix_secs()));
@@ -122,6 +149,7 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
                 quarantine.display()
             ),
             Step::LogStartsAfter(z) => writeln!(out, "start the log afresh after snapshot {z}"),
+            Step::FinishInstall(_) => Ok(()),
         };
     }
     if !apply {
@@ -141,6 +169,8 @@ pub fn repair(dirs: &Dirs, apply: bool, out: &mut dyn Write) -> Result<Vec<Step>
             }
             Step::Cut { file, offset } => cut(file, *offset, &quarantine)?,
             Step::LogStartsAfter(z) => snapfile::write_log_start_marker(&snap_dir, *z)?,
+            // Already done, before planning.
+            Step::FinishInstall(_) => {}
         }
     }
     for d in [&snap_dir, &log_dir, &quarantine] {

@@ -1,5 +1,8 @@
 //! `corral data verify`: check every checksum, and the digest chain: replaying the log from
-//! the oldest valid snapshot must reach each newer snapshot's recorded digest.
+//! the oldest valid snapshot must reach each newer snapshot's recorded digest. Also the
+//! epoch files, and what recovery would refuse: a snapshot with no log and no
+//! `log-starts-after` marker. An install that committed but did not finish is checked as
+//! recovery will leave it: its new snapshot alone.
 
 use std::io::Write;
 
@@ -7,7 +10,7 @@ use corral_core::snapshot::Image;
 use corral_core::txn::LogEntry;
 
 use super::Dirs;
-use crate::storage::{log, snapshot as snapfile, StorageError};
+use crate::storage::{epoch, install, log, snapshot as snapfile, StorageError};
 
 /// What verification found; `problems` empty means the directory is sound.
 #[derive(Debug, Default)]
@@ -25,6 +28,31 @@ pub struct Verdict {
 pub fn verify(dirs: &Dirs, out: &mut dyn Write) -> Result<Verdict, StorageError> {
     let mut v = Verdict::default();
     let snap_dir = snapfile::snap_dir(&dirs.data);
+    match epoch::read_stored(&snap_dir) {
+        Ok(e) => {
+            let _ = writeln!(
+                out,
+                "ok   epochs: accepted {}{}, current {}",
+                e.accepted.epoch.0,
+                e.accepted
+                    .leader
+                    .map_or(String::new(), |l| format!(" (leader {l})")),
+                e.current.0
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "BAD  {e}");
+            v.problems.push(e.to_string());
+        }
+    }
+    match install::find_interrupted(&snap_dir) {
+        Ok(Some(i)) => {
+            check_interrupted_install(&i, &mut v, out);
+            return Ok(summary(v, out));
+        }
+        Ok(None) => {}
+        Err(e) => v.problems.push(e.to_string()),
+    }
     // Headers of every loadable snapshot; the oldest one's image starts the chain.
     let mut images = Vec::new();
     let mut base: Option<Image> = None;
@@ -97,6 +125,18 @@ pub fn verify(dirs: &Dirs, out: &mut dyn Write) -> Result<Verdict, StorageError>
                     ));
                 }
             }
+            // Recovery's rule: a snapshot with no log at all needs the marker an import, a
+            // repair or an install leaves.
+            if let (None, Some((path, h))) = (rec.last_zxid, images.last()) {
+                if !snap_dir.join(snapfile::log_start_marker(h.zxid)).exists() {
+                    chain_problems.push(format!(
+                        "there is no transaction log, and no {} says the log starts after {}: \
+                         recovery refuses this (is the log directory right?)",
+                        snapfile::log_start_marker(h.zxid),
+                        path.display()
+                    ));
+                }
+            }
         }
         Err(e) => v.problems.push(e.to_string()),
     }
@@ -109,6 +149,11 @@ pub fn verify(dirs: &Dirs, out: &mut dyn Write) -> Result<Verdict, StorageError>
             log_dir.display()
         ));
     }
+    Ok(summary(v, out))
+}
+
+/// Print the totals, notes and problems.
+fn summary(v: Verdict, out: &mut dyn Write) -> Verdict {
     let _ = writeln!(
         out,
         "{} snapshots, {} log records, {} digest checks, {} problems",
@@ -123,5 +168,43 @@ pub fn verify(dirs: &Dirs, out: &mut dyn Write) -> Result<Verdict, StorageError>
     for p in &v.problems {
         let _ = writeln!(out, "PROBLEM: {p}");
     }
-    Ok(v)
+    v
+}
+
+/// An install committed and not finished: recovery will keep only its new snapshot, so
+/// that snapshot is all there is to check.
+fn check_interrupted_install(i: &install::Interrupted, v: &mut Verdict, out: &mut dyn Write) {
+    v.notes.push(format!(
+        "finish the install of snapshot {} ({} exists); every other snapshot and log \
+         segment will be removed",
+        i.zxid,
+        i.commit.display()
+    ));
+    v.snapshots += 1;
+    let checked = std::fs::read(&i.snapshot)
+        .map_err(|e| e.to_string())
+        .and_then(|b| corral_core::snapshot::read(&b).map_err(|e| e.to_string()));
+    match checked {
+        Ok(image) if image.zxid() == i.zxid => {
+            let _ = writeln!(
+                out,
+                "ok   {} (zxid {}, {} nodes, digest {:016x}; being installed)",
+                i.snapshot.display(),
+                image.zxid(),
+                image.tree.len(),
+                image.tree.digest()
+            );
+        }
+        Ok(image) => v.problems.push(format!(
+            "{} holds zxid {}, but {} installs {}",
+            i.snapshot.display(),
+            image.zxid(),
+            i.commit.display(),
+            i.zxid
+        )),
+        Err(e) => v.problems.push(format!(
+            "{} (being installed): {e}; recovery will refuse to start",
+            i.snapshot.display()
+        )),
+    }
 }

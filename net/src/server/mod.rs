@@ -9,7 +9,9 @@
 //! Start-up: lock the data directories, load the newest snapshot and replay the log after
 //! it into a fresh `Server`, `start` it, open the log for appending, bind the client port.
 //! `Snapshot` outputs go to the snapshot thread (`storage::compactor`), whose completion
-//! comes back as `snapshotted(token)`.
+//! comes back as `snapshotted(token)`. `Truncate`, `InstallSnapshot` and `SaveEpochs` go to
+//! the log thread too, in the same queue as `Persist`: it carries them out in the order
+//! issued and reports each token durable in that order (`storage::writer`).
 
 mod conn;
 
@@ -31,8 +33,9 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::fourlw::DEFAULT_TRACE_MASK;
 use crate::storage::compactor::{Compactor, CompactorConfig};
+use crate::storage::gate::RewriteGate;
 use crate::storage::log::{self, LogWriter};
-use crate::storage::writer::{Batch, Completion, LogThread};
+use crate::storage::writer::{Batch, Completion, LogThread, Request, Stores};
 use crate::storage::{recovery, snapshot};
 use crate::storage::{DataLocks, StorageError};
 use conn::ConnOut;
@@ -237,16 +240,24 @@ fn launch<C: Core>(
         source,
     })?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    // Shared by the log thread and the snapshot thread: no snapshot built across a
+    // truncation or an install is published.
+    let gate = Arc::new(RewriteGate::default());
     let compactor = Compactor::spawn(
         CompactorConfig {
             snap_dir: snapshot::snap_dir(&config.data_dir),
             log_dir: log::log_dir(&config.data_log_dir),
             retain: (config.purge_interval_hours > 0).then_some(config.snap_retain_count as usize),
+            gate: gate.clone(),
         },
         done_tx.clone(),
     )
     .map_err(DriverError::Thread)?;
-    let log = LogThread::spawn(writer, done_tx).map_err(DriverError::Thread)?;
+    let stores = Stores {
+        snap_dir: snapshot::snap_dir(&config.data_dir),
+        gate,
+    };
+    let log = LogThread::spawn(writer, stores, done_tx).map_err(DriverError::Thread)?;
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let shell = Arc::new(Shell {
         snap_dir: snapshot::snap_dir(&config.data_dir),
@@ -452,9 +463,24 @@ impl<C: Core> Driver<C> {
                         }
                         payloads.push(bytes);
                     }
-                    let log = self.log.as_ref().ok_or(DriverError::LogStopped)?;
-                    log.submit(Batch { token, payloads })
-                        .map_err(|_| DriverError::LogStopped)?;
+                    self.submit(Batch { token, payloads }.into())?;
+                }
+                Output::Truncate { token, after } => {
+                    self.submit(Request::Truncate { token, after })?;
+                }
+                Output::InstallSnapshot { token, zxid, bytes } => {
+                    self.submit(Request::InstallSnapshot { token, zxid, bytes })?;
+                }
+                Output::SaveEpochs {
+                    token,
+                    accepted,
+                    current,
+                } => {
+                    self.submit(Request::SaveEpochs {
+                        token,
+                        accepted,
+                        current,
+                    })?;
                 }
                 Output::Snapshot { token, zxid } => {
                     let sent = self
@@ -466,7 +492,7 @@ impl<C: Core> Driver<C> {
                         self.core.snapshotted(token, zxid, false);
                     }
                 }
-                other => {
+                other @ Output::Peer { .. } => {
                     return Err(DriverError::Unsupported(format!(
                         "the core asked for {other:?}, which this shell cannot do yet"
                     )))
@@ -474,6 +500,12 @@ impl<C: Core> Driver<C> {
             }
         }
         Ok(())
+    }
+
+    /// Queue a storage request on the log thread (one queue: requests complete in order).
+    fn submit(&self, request: Request) -> Result<(), DriverError> {
+        let log = self.log.as_ref().ok_or(DriverError::LogStopped)?;
+        log.submit(request).map_err(|_| DriverError::LogStopped)
     }
 }
 

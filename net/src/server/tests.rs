@@ -258,3 +258,188 @@ async fn replies_leave_only_after_their_entries_are_durable() {
     .unwrap();
     assert_eq!(zxids, (1..=21).collect::<Vec<i64>>());
 }
+
+/// A core that, on a frame `storage`, issues one of each storage request and replies once
+/// the last is durable; on a frame `peer`, asks for a peer message. `persisted` calls are
+/// recorded in order.
+struct StorageScript {
+    outputs: std::collections::VecDeque<Output>,
+    persisted: Arc<std::sync::Mutex<Vec<u64>>>,
+    conn: Option<ConnId>,
+    installed: corral_core::snapshot::Image,
+}
+
+/// Entry `zxid` of the leader's history in the script (distinct paths from `session_entry`).
+fn leader_entry(zxid: i64) -> LogEntry {
+    use corral_core::proto::data::Acl;
+    use corral_core::txn::{CreateKind, Txn, TxnHeader};
+    use corral_core::types::{SessionId, Zxid};
+    let txn = Txn::Create {
+        path: format!("/leader{zxid}"),
+        data: None,
+        acl: Acl::open_unsafe(),
+        kind: CreateKind::Persistent,
+        parent_cversion: 0,
+    };
+    LogEntry {
+        hdr: TxnHeader {
+            session: SessionId(1),
+            cxid: 0,
+            zxid: Zxid(zxid),
+            time: 1,
+            op: txn.op(),
+        },
+        txn,
+    }
+}
+
+impl Core for StorageScript {
+    fn connection_opened(&mut self, _: Millis, _: ConnId, _: SocketAddr) {}
+    fn frame_received(&mut self, _: Millis, conn: ConnId, payload: &[u8]) {
+        use corral_core::server::AcceptedEpoch;
+        use corral_core::types::{Epoch, ServerId, Zxid};
+        self.conn = Some(conn);
+        let t = PersistToken;
+        if payload == b"peer" {
+            use corral_core::zab::election::{ElectionEpoch, Notification, PeerState, Vote};
+            let vote = Vote {
+                leader: ServerId(1),
+                zxid: Zxid::ZERO,
+                peer_epoch: Epoch(0),
+            };
+            self.outputs.push_back(Output::Peer {
+                to: ServerId(2),
+                msg: corral_core::server::PeerMessage::Vote(Notification {
+                    vote,
+                    election_epoch: ElectionEpoch(1),
+                    state: PeerState::Looking,
+                    sender: ServerId(1),
+                }),
+            });
+            return;
+        }
+        let outs = [
+            Output::Persist {
+                token: t(1),
+                entries: vec![session_entry(1), session_entry(2)],
+            },
+            Output::SaveEpochs {
+                token: t(2),
+                accepted: Some(AcceptedEpoch {
+                    epoch: Epoch(1),
+                    leader: Some(ServerId(3)),
+                }),
+                current: None,
+            },
+            Output::Persist {
+                token: t(3),
+                entries: vec![session_entry(3)],
+            },
+            Output::Truncate {
+                token: t(4),
+                after: Zxid(2),
+            },
+            Output::InstallSnapshot {
+                token: t(5),
+                zxid: self.installed.zxid(),
+                bytes: corral_core::snapshot::to_bytes(&self.installed),
+            },
+            Output::Persist {
+                token: t(6),
+                entries: vec![leader_entry(self.installed.zxid().0 + 1)],
+            },
+            Output::SaveEpochs {
+                token: t(7),
+                accepted: None,
+                current: Some(Epoch(1)),
+            },
+        ];
+        self.outputs.extend(outs);
+    }
+    fn connection_closed(&mut self, _: Millis, _: ConnId) {}
+    fn persisted(&mut self, _: Millis, token: PersistToken) {
+        self.persisted.lock().unwrap().push(token.0);
+        if token.0 == 7 {
+            let conn = self.conn.expect("a frame came first");
+            self.outputs.push_back(Output::Send {
+                conn,
+                bytes: [&4i32.to_be_bytes()[..], b"done"].concat(),
+            });
+        }
+    }
+    fn tick(&mut self, _: Millis) {}
+    fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+    fn next_deadline(&self) -> Option<Millis> {
+        None
+    }
+    fn stats(&self, _: Millis) -> StatsSnapshot {
+        StatsSnapshot::default()
+    }
+    fn is_serving(&self) -> bool {
+        true
+    }
+}
+
+async fn send_frame(s: &mut TcpStream, payload: &[u8]) {
+    let mut f = (payload.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(payload);
+    s.write_all(&f).await.unwrap();
+}
+
+#[tokio::test]
+async fn storage_outputs_reach_the_log_thread_and_complete_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: tmp.path().to_owned(),
+        data_log_dir: tmp.path().to_owned(),
+        ..Config::default()
+    };
+    let mut installed = Image::new();
+    for z in 1..=5 {
+        installed.apply(&leader_entry(z));
+    }
+    let persisted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let core = StorageScript {
+        outputs: Default::default(),
+        persisted: persisted.clone(),
+        conn: None,
+        installed: installed.clone(),
+    };
+    let (locks, writer) = open_storage(&config, &mut |_| {}, &mut |_| {}).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h = launch(config.clone(), listener, (locks, core, writer)).unwrap();
+    let mut s = TcpStream::connect(h.local_addr()).await.unwrap();
+    send_frame(&mut s, b"storage").await;
+    let mut reply = [0u8; 8];
+    s.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply[4..], b"done");
+    assert_eq!(*persisted.lock().unwrap(), (1..=7).collect::<Vec<u64>>());
+    // The peer message is not this shell's yet: the driver stops with Unsupported.
+    send_frame(&mut s, b"peer").await;
+    let mut h = h;
+    match h.wait().await {
+        Err(DriverError::Unsupported(m)) => assert!(m.contains("Peer"), "{m}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    drop(h);
+    // On disk: the installed snapshot, the entry after it, both epochs.
+    let image = std::cell::RefCell::new(Image::new());
+    let rec = recovery::recover(
+        tmp.path(),
+        tmp.path(),
+        true,
+        &mut |i| *image.borrow_mut() = i,
+        &mut |e| image.borrow_mut().apply(&e),
+    )
+    .unwrap();
+    installed.apply(&leader_entry(6));
+    assert_eq!(rec.last_zxid, corral_core::types::Zxid(6));
+    assert_eq!(image.into_inner().tree.digest(), installed.tree.digest());
+    assert_eq!(rec.epochs.current, corral_core::types::Epoch(1));
+    assert_eq!(
+        rec.epochs.accepted.leader,
+        Some(corral_core::types::ServerId(3))
+    );
+}

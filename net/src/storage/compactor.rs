@@ -4,8 +4,14 @@
 //!
 //! A failed snapshot is not fatal: the log still holds every txn, so the server goes on and
 //! reports the failure; the next request tries again.
+//!
+//! Against truncations and installs (which rewrite the history a snapshot is built from),
+//! the rule is the rewrite gate's (`gate`): a snapshot is published, and a purge runs, only
+//! with the gate held and only if no rewrite started since the build began; otherwise the
+//! snapshot is dropped and reported `written: false`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -13,6 +19,7 @@ use corral_core::server::PersistToken;
 use corral_core::types::Zxid;
 use tokio::sync::mpsc;
 
+use super::gate::RewriteGate;
 use super::snapshot;
 use super::writer::Completion;
 
@@ -23,6 +30,8 @@ pub struct CompactorConfig {
     pub log_dir: PathBuf,
     /// Snapshots to keep when purging (`autopurge.snapRetainCount`); `None`: never purge.
     pub retain: Option<usize>,
+    /// Shared with the log thread: no snapshot built across a rewrite is published.
+    pub gate: Arc<RewriteGate>,
 }
 
 /// Handle on the snapshot thread.
@@ -106,56 +115,123 @@ impl Drop for Compactor {
     }
 }
 
-/// Build, write and (maybe) purge; false if the snapshot could not be written.
+/// Build, write and (maybe) purge; false if the snapshot could not be written, or was
+/// dropped because the log was rewritten (truncated, or replaced by an install) meanwhile.
 pub fn take_snapshot(config: &CompactorConfig, zxid: Zxid) -> bool {
-    let start = Instant::now();
+    prepare(config, zxid).is_some_and(|p| publish(config, p))
+}
+
+/// A snapshot built and written to its temp file, waiting to be published.
+#[derive(Debug)]
+pub struct Prepared {
+    zxid: Zxid,
+    /// The gate's generation before anything was read.
+    seen: u64,
+    file: snapshot::Unpublished,
+    /// The file read back with every crc correct (purging trusts it).
+    purge_ok: bool,
+    started: Instant,
+    nodes: usize,
+    sessions: usize,
+}
+
+/// Build the snapshot as of `zxid` and write it to its temp file (`None`: it failed,
+/// logged). Reads only durable files and takes no lock: the server keeps writing.
+pub fn prepare(config: &CompactorConfig, zxid: Zxid) -> Option<Prepared> {
+    let started = Instant::now();
+    // Noted before reading anything: a rewrite from here on makes what is read suspect.
+    let seen = config.gate.generation();
     let image = match snapshot::build_image(&config.snap_dir, &config.log_dir, zxid) {
         Ok(i) => i,
         Err(e) => {
             tracing::error!("snapshot at zxid {zxid} not taken: {e}");
-            return false;
+            return None;
         }
     };
-    let built = start.elapsed();
-    match snapshot::write(&config.snap_dir, &image) {
-        Ok((path, size)) => tracing::info!(
-            "wrote snapshot {} ({} nodes, {} sessions, {size} bytes) in {:?} (build {:?})",
-            path.display(),
-            image.tree.len(),
-            image.sessions.len(),
-            start.elapsed(),
-            built
-        ),
+    let (nodes, sessions) = (image.tree.len(), image.sessions.len());
+    let file = match snapshot::write_unpublished(&config.snap_dir, &image) {
+        Ok(f) => f,
         Err(e) => {
             tracing::error!("snapshot at zxid {zxid} not written: {e}");
-            return false;
+            return None;
+        }
+    };
+    drop(image);
+    // Purge trusts the newest snapshots to replace the log it deletes: read the new file
+    // back (every crc) before deleting anything on its strength.
+    let purge_ok = config.retain.is_some() && reads_back(&file.tmp);
+    Some(Prepared {
+        zxid,
+        seen,
+        file,
+        purge_ok,
+        started,
+        nodes,
+        sessions,
+    })
+}
+
+/// Put a prepared snapshot in place and purge, with the gate held, unless the log was
+/// rewritten since `prepare` began (then the file is removed). True if published.
+pub fn publish(config: &CompactorConfig, p: Prepared) -> bool {
+    let zxid = p.zxid;
+    let outcome = config.gate.publish(p.seen, || {
+        let published = p.file.publish()?;
+        if let (Some(retain), true) = (config.retain, p.purge_ok) {
+            match snapshot::purge(&config.snap_dir, &config.log_dir, retain) {
+                Ok(purged) => {
+                    for f in purged.snapshots.iter().chain(&purged.segments) {
+                        tracing::info!("purged {}", f.display());
+                    }
+                }
+                Err(e) => tracing::error!("purge failed: {e}"),
+            }
+        }
+        Ok::<_, super::StorageError>(published)
+    });
+    match outcome {
+        Some(Ok((path, size))) => {
+            tracing::info!(
+                "wrote snapshot {} ({} nodes, {} sessions, {size} bytes) in {:?}",
+                path.display(),
+                p.nodes,
+                p.sessions,
+                p.started.elapsed(),
+            );
+            true
+        }
+        Some(Err(e)) => {
+            tracing::error!("snapshot at zxid {zxid} not written: {e}");
+            p.file.discard();
+            false
+        }
+        None => {
+            tracing::info!(
+                "snapshot at zxid {zxid} dropped: the log was truncated or replaced while it \
+                 was built"
+            );
+            p.file.discard();
+            false
         }
     }
-    drop(image);
-    if let Some(retain) = config.retain {
-        // Purge trusts the newest snapshots to replace the log it deletes: read the new
-        // file back (every crc) before deleting anything on its strength.
-        let path = config.snap_dir.join(snapshot::snapshot_name(zxid));
-        let check = std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                corral_core::snapshot::visit(&b, &mut |_| Ok(())).map_err(|e| e.to_string())
-            });
-        if let Err(e) = check {
+}
+
+/// Whether the snapshot file at `path` reads back with every crc correct.
+fn reads_back(path: &Path) -> bool {
+    let check = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| corral_core::snapshot::visit(&b, &mut |_| Ok(())).map_err(|e| e.to_string()));
+    match check {
+        Ok(_) => true,
+        Err(e) => {
             tracing::error!(
                 "snapshot {} does not read back ({e}); not purging",
                 path.display()
             );
-            return true;
-        }
-        match snapshot::purge(&config.snap_dir, &config.log_dir, retain) {
-            Ok(p) => {
-                for f in p.snapshots.iter().chain(&p.segments) {
-                    tracing::info!("purged {}", f.display());
-                }
-            }
-            Err(e) => tracing::error!("purge failed: {e}"),
+            false
         }
     }
-    true
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,8 @@
 //! payload := LogEntry::to_bytes(): jute TxnHeader ++ txn; the zxid is payload[12..20]
 //! ```
 //!
-//! Records are never rewritten. Zxids increase by exactly one within an epoch; a new epoch
+//! Records are never rewritten; a truncation (a TRUNC from the leader, `truncate`) only
+//! removes a tail. Zxids increase by exactly one within an epoch; a new epoch
 //! may start at any counter. A segment is only created when its first record is written,
 //! and it is fsynced (with its directory) before anything is appended to it; the previous
 //! segment is fsynced before the roll, so every segment but the last is complete.
@@ -594,6 +595,24 @@ impl LogWriter {
         self.last_zxid
     }
 
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Continue with an empty log after `zxid`, once an installed snapshot as of `zxid` has
+    /// replaced every segment (`storage::install`): the next record starts a new segment.
+    pub fn restart_after(&mut self, zxid: Zxid) -> Result<(), StorageError> {
+        if !self.pending.is_empty() {
+            return Err(StorageError::BadEntry(
+                "records queued across a snapshot install".into(),
+            ));
+        }
+        self.segment = None;
+        self.last_zxid = (zxid > Zxid::ZERO).then_some(zxid);
+        Ok(())
+    }
+
     /// Queue one record; it reaches the file on `commit`. Rejects payloads that would make
     /// the log unreadable (bad size, zxid out of order).
     pub fn append(&mut self, payload: &[u8]) -> Result<(), StorageError> {
@@ -680,6 +699,9 @@ impl LogWriter {
         Ok(())
     }
 }
+
+mod truncate;
+pub use truncate::TruncatePlan;
 
 #[cfg(test)]
 mod tests;

@@ -3,13 +3,19 @@
 //! `log` holds the log's on-disk format, recovery and the synchronous segment writer;
 //! `writer` runs that writer on its own thread with group commit; `snapshot` reads, writes,
 //! builds and purges snapshot files; `compactor` runs snapshot building on its own thread;
-//! `recovery` puts it together at start-up. See docs/storage.md.
+//! `recovery` puts it together at start-up. `install` makes a snapshot from a leader the
+//! whole stored state, `epoch` keeps ZAB's epoch files, and `gate` orders rewrites of the
+//! log against the snapshot thread. See docs/storage.md.
 
 pub mod compactor;
 pub mod epoch;
+pub mod gate;
+pub mod install;
 pub mod log;
 pub mod recovery;
 pub mod snapshot;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod writer;
 pub mod zk_import;
 
@@ -36,6 +42,9 @@ pub enum StorageError {
     Locked { path: PathBuf, lock: PathBuf },
     #[error("refusing to log an entry: {0}")]
     BadEntry(String),
+    /// A storage request that would break the stored history (a core bug or damage).
+    #[error("{path}: refusing to {reason}")]
+    Refused { path: PathBuf, reason: String },
 }
 
 impl StorageError {

@@ -1,19 +1,22 @@
 //! Start-up: lock the directories, load the newest valid snapshot, replay the log after it,
 //! and leave a writer positioned to continue the log.
 //!
-//! Rules (docs/storage.md): the log must continue the snapshot without a gap; a log that
-//! ends before the snapshot means segments were lost (fatal); a torn log tail is truncated
-//! by `log::recover` with a warning; corruption anywhere else is fatal.
+//! Rules (docs/storage.md): an install of a leader's snapshot that committed but did not
+//! finish is finished first (`install`); the log must continue the snapshot without a gap;
+//! a log that ends before the snapshot means segments were lost (fatal); a torn log tail is
+//! truncated by `log::recover` with a warning; corruption anywhere else is fatal. The epoch
+//! files are read too (`epoch`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use corral_core::server::StoredEpochs;
 use corral_core::snapshot::Image;
 use corral_core::txn::LogEntry;
 use corral_core::types::Zxid;
 
 use super::log::{self, LogWriter, DEFAULT_SEGMENT_BYTES};
-use super::{snapshot, DataLocks, StorageError};
+use super::{epoch, install, snapshot, DataLocks, StorageError};
 
 /// What recovery found and opened.
 pub struct Recovered {
@@ -26,7 +29,10 @@ pub struct Recovered {
     pub replayed: u64,
     /// The last zxid of the recovered state.
     pub last_zxid: Zxid,
-    /// Torn tails cut and unusable snapshots skipped (each also logged).
+    /// ZAB's durable epochs (zero where a file is missing).
+    pub epochs: StoredEpochs,
+    /// Torn tails cut, unusable snapshots skipped, interrupted installs finished (each also
+    /// logged).
     pub repairs: Vec<String>,
 }
 
@@ -43,13 +49,21 @@ pub fn recover(
     let locks = DataLocks::acquire(data_dir, data_log_dir)?;
     let snap_dir = snapshot::snap_dir(data_dir);
     let log_dir = log::log_dir(data_log_dir);
+    let mut repairs = Vec::new();
+    // Before anything else looks at the files: the old state and the new one are only told
+    // apart by the install's commit file (see `install`).
+    if let Some(z) = install::finish_interrupted(&snap_dir, &log_dir)? {
+        repairs.push(format!("finished the interrupted install of snapshot {z}"));
+    }
     snapshot::remove_leftovers(&snap_dir)?;
+    let epochs = epoch::read_stored(&snap_dir)?;
     let newest = snapshot::load_newest(&snap_dir)?;
-    let mut repairs: Vec<String> = newest
-        .failed
-        .iter()
-        .map(|e| format!("skipped unusable snapshot: {e}"))
-        .collect();
+    repairs.extend(
+        newest
+            .failed
+            .iter()
+            .map(|e| format!("skipped unusable snapshot: {e}")),
+    );
     let (snap_path, snap_zxid) = match newest.found {
         Some((path, image)) => {
             let z = image.zxid();
@@ -133,8 +147,15 @@ pub fn recover(
         }
     }
     tracing::info!(
-        "recovered to zxid {last_applied}: snapshot {snap_zxid} + {replayed} log entries in {:?}",
-        started.elapsed()
+        "recovered to zxid {last_applied}: snapshot {snap_zxid} + {replayed} log entries in \
+         {:?}; acceptedEpoch {} (leader {}), currentEpoch {}",
+        started.elapsed(),
+        epochs.accepted.epoch.0,
+        epochs
+            .accepted
+            .leader
+            .map_or("not recorded".to_owned(), |l| l.to_string()),
+        epochs.current.0
     );
     let writer = LogWriter::open(&log_dir, &rec, DEFAULT_SEGMENT_BYTES, force_sync)?;
     Ok(Recovered {
@@ -144,6 +165,7 @@ pub fn recover(
         snapshot_zxid: snap_zxid,
         replayed,
         last_zxid: last_applied,
+        epochs,
         repairs,
     })
 }

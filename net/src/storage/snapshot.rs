@@ -140,7 +140,31 @@ pub struct Newest {
 /// Name of the marker saying the log legitimately starts after `zxid` (written when a
 /// snapshot is all there is: an import, or a repair that set the whole log aside).
 pub fn log_start_marker(zxid: Zxid) -> String {
-    format!("log-starts-after.{:x}", zxid.0)
+    format!("{MARKER_PREFIX}{:x}", zxid.0)
+}
+
+const MARKER_PREFIX: &str = "log-starts-after.";
+
+/// The `log-starts-after` markers under `dir`, oldest first.
+pub fn markers(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::io("list", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(StorageError::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(MARKER_PREFIX)) else {
+            continue;
+        };
+        if let Ok(z) = u64::from_str_radix(hex, 16) {
+            out.push((Zxid(z as i64), entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Record that the log starts after `zxid`, durably.
@@ -156,6 +180,41 @@ pub fn write_log_start_marker(dir: &Path, zxid: Zxid) -> Result<(), StorageError
 /// Write `image` as `dir/snapshot.<zxid>` atomically (temp file, fsync, rename, directory
 /// fsync). Returns the path and the file size.
 pub fn write(dir: &Path, image: &Image) -> Result<(PathBuf, u64), StorageError> {
+    write_unpublished(dir, image)?.publish()
+}
+
+/// A snapshot written to its temp file and fsynced, but not yet in place: recovery removes
+/// it. The snapshot thread publishes it only if the log did not change meanwhile (`gate`).
+#[derive(Debug)]
+pub struct Unpublished {
+    pub tmp: PathBuf,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+impl Unpublished {
+    /// Rename it into place and fsync the directory. Returns the path and the file size.
+    pub fn publish(&self) -> Result<(PathBuf, u64), StorageError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(StorageError::io("rename", &self.tmp))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        sync_dir(dir)?;
+        Ok((self.path.clone(), self.size))
+    }
+
+    /// Remove the temp file if it is still there (best effort: recovery removes it anyway).
+    pub fn discard(&self) {
+        if !self.tmp.exists() {
+            return;
+        }
+        if let Err(e) = std::fs::remove_file(&self.tmp) {
+            tracing::warn!("cannot remove {}: {e}", self.tmp.display());
+        }
+    }
+}
+
+/// Write `image` to `dir/snapshot.<zxid>.tmp` and fsync it; [`Unpublished::publish`] puts it
+/// in place.
+pub fn write_unpublished(dir: &Path, image: &Image) -> Result<Unpublished, StorageError> {
     std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
     let name = snapshot_name(image.zxid());
     let path = dir.join(&name);
@@ -166,9 +225,7 @@ pub fn write(dir: &Path, image: &Image) -> Result<(PathBuf, u64), StorageError> 
         let _ = std::fs::remove_file(&tmp);
     }
     let size = result?;
-    std::fs::rename(&tmp, &path).map_err(StorageError::io("rename", &tmp))?;
-    sync_dir(dir)?;
-    Ok((path, size))
+    Ok(Unpublished { tmp, path, size })
 }
 
 /// Bytes of snapshot written between two `fdatasync`s of the temp file.
@@ -216,7 +273,7 @@ fn write_tmp(tmp: &Path, image: &Image) -> Result<u64, StorageError> {
     Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(StorageError::io("fsync directory", dir))

@@ -1,18 +1,29 @@
-//! Group commit: a dedicated thread appends every batch queued so far, fsyncs once, and
-//! reports the covered tokens back in order.
+//! The log thread: carries out the core's storage requests (appends, truncations, snapshot
+//! installs, epoch saves) one after another in the order issued, and reports their tokens
+//! durable in that order.
 //!
-//! The driver submits one `Batch` per core `Output::Persist` over an unbounded channel; the
-//! number in flight is bounded by the core itself (globalOutstandingLimit caps the requests
-//! that can be waiting for durability). A failure is fail-stop: the thread reports it once
-//! and exits, so nothing after it is ever acknowledged.
+//! Consecutive appends are folded into one group: everything queued so far is appended and
+//! fsynced once (group commit). Any other request ends the group; it runs after the group
+//! is durable, and the next group starts after it. That one queue is what gives ZAB its
+//! "log, then epoch, then ACK" order: a token is reported only after every earlier request
+//! is durable.
+//!
+//! The driver submits one `Request` per core output over an unbounded channel; the number
+//! in flight is bounded by the core itself (globalOutstandingLimit caps the requests that can
+//! be waiting for durability). A failure is fail-stop: the thread reports it once and exits,
+//! so nothing after it is ever acknowledged.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use corral_core::server::PersistToken;
+use corral_core::server::{AcceptedEpoch, PersistToken};
+use corral_core::types::{Epoch, Zxid};
 use tokio::sync::mpsc;
 
+use super::gate::RewriteGate;
 use super::log::LogWriter;
-use super::StorageError;
+use super::{epoch, install, snapshot, StorageError};
 
 /// Most batches folded into one fsync.
 pub const MAX_GROUP_BATCHES: usize = 4096;
@@ -24,6 +35,54 @@ pub const MAX_GROUP_BYTES: usize = 16 << 20;
 pub struct Batch {
     pub token: PersistToken,
     pub payloads: Vec<Vec<u8>>,
+}
+
+/// One storage request of the core, carried out in submission order.
+#[derive(Debug)]
+pub enum Request {
+    /// `Output::Persist`: append and fsync.
+    Append(Batch),
+    /// `Output::Truncate`: remove every record after `after` (see `log::TruncatePlan`).
+    Truncate { token: PersistToken, after: Zxid },
+    /// `Output::InstallSnapshot`: make this snapshot the whole state (see `install`).
+    InstallSnapshot {
+        token: PersistToken,
+        zxid: Zxid,
+        bytes: Vec<u8>,
+    },
+    /// `Output::SaveEpochs`: replace the epoch files (see `epoch`).
+    SaveEpochs {
+        token: PersistToken,
+        accepted: Option<AcceptedEpoch>,
+        current: Option<Epoch>,
+    },
+}
+
+impl Request {
+    /// The token reported when this request is durable.
+    pub fn token(&self) -> PersistToken {
+        match self {
+            Request::Append(b) => b.token,
+            Request::Truncate { token, .. }
+            | Request::InstallSnapshot { token, .. }
+            | Request::SaveEpochs { token, .. } => *token,
+        }
+    }
+}
+
+impl From<Batch> for Request {
+    fn from(b: Batch) -> Request {
+        Request::Append(b)
+    }
+}
+
+/// What the log thread needs besides the log: where snapshots and epoch files live, and the
+/// gate it holds while rewriting history (shared with the snapshot thread).
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// `<dataDir>/version-2`: snapshots, markers, epoch files.
+    pub snap_dir: PathBuf,
+    pub gate: Arc<RewriteGate>,
 }
 
 /// What the log thread reports.
@@ -43,7 +102,7 @@ pub enum Completion {
 
 /// Handle on the log thread.
 pub struct LogThread {
-    tx: Option<mpsc::UnboundedSender<Batch>>,
+    tx: Option<mpsc::UnboundedSender<Request>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -51,23 +110,25 @@ impl LogThread {
     /// Start the thread; completions go to `done`.
     pub fn spawn(
         writer: LogWriter,
+        stores: Stores,
         done: mpsc::UnboundedSender<Completion>,
     ) -> std::io::Result<LogThread> {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
             .name("corral-log".into())
-            .spawn(move || run(writer, rx, done))?;
+            .spawn(move || run(writer, stores, rx, done))?;
         Ok(LogThread {
             tx: Some(tx),
             handle: Some(handle),
         })
     }
 
-    /// Queue a batch. Fails (returning it) once the thread has stopped.
-    pub fn submit(&self, batch: Batch) -> Result<(), Batch> {
+    /// Queue a request. Fails (returning it) once the thread has stopped.
+    pub fn submit(&self, request: impl Into<Request>) -> Result<(), Request> {
+        let request = request.into();
         match &self.tx {
-            Some(tx) => tx.send(batch).map_err(|e| e.0),
-            None => Err(batch),
+            Some(tx) => tx.send(request).map_err(|e| e.0),
+            None => Err(request),
         }
     }
 
@@ -94,44 +155,34 @@ impl Drop for LogThread {
 
 fn run(
     mut writer: LogWriter,
-    mut rx: mpsc::UnboundedReceiver<Batch>,
+    stores: Stores,
+    mut rx: mpsc::UnboundedReceiver<Request>,
     done: mpsc::UnboundedSender<Completion>,
 ) {
-    let mut carry: Option<Batch> = None;
+    let mut carry: Option<Request> = None;
     loop {
         let first = match carry.take() {
-            Some(b) => b,
+            Some(r) => r,
             None => match rx.blocking_recv() {
-                Some(b) => b,
+                Some(r) => r,
                 None => return,
             },
         };
-        // Take whatever else is already queued, up to the group bounds.
-        let mut group = vec![first];
-        let mut bytes: usize = group[0].payloads.iter().map(Vec::len).sum();
-        while group.len() < MAX_GROUP_BATCHES && bytes < MAX_GROUP_BYTES {
-            match rx.try_recv() {
-                Ok(b) => {
-                    let n: usize = b.payloads.iter().map(Vec::len).sum();
-                    if bytes + n > MAX_GROUP_BYTES {
-                        carry = Some(b);
-                        break;
-                    }
-                    bytes += n;
-                    group.push(b);
-                }
-                Err(_) => break,
+        let result = match first {
+            Request::Append(batch) => {
+                let group = gather(batch, &mut rx, &mut carry);
+                write_group(&mut writer, &group).map(|()| group.iter().map(|b| b.token).collect())
             }
-        }
-        match write_group(&mut writer, &group) {
-            Ok(()) => {
-                let tokens = group.iter().map(|b| b.token).collect();
+            other => rewrite(&mut writer, &stores, &other).map(|()| vec![other.token()]),
+        };
+        match result {
+            Ok(tokens) => {
                 if done.send(Completion::Durable(tokens)).is_err() {
                     return;
                 }
             }
             Err(e) => {
-                // Refuse further batches before reporting, so that once the failure is
+                // Refuse further requests before reporting, so that once the failure is
                 // seen nothing can still be queued behind it (fail-stop).
                 rx.close();
                 let _ = done.send(Completion::Failed(e));
@@ -139,6 +190,36 @@ fn run(
             }
         }
     }
+}
+
+/// `first` and the appends queued right behind it, up to the group bounds. The first
+/// request that cannot join (another kind, or too big) is left in `carry`.
+fn gather(
+    first: Batch,
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+    carry: &mut Option<Request>,
+) -> Vec<Batch> {
+    let mut bytes: usize = first.payloads.iter().map(Vec::len).sum();
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP_BATCHES && bytes < MAX_GROUP_BYTES {
+        match rx.try_recv() {
+            Ok(Request::Append(b)) => {
+                let n: usize = b.payloads.iter().map(Vec::len).sum();
+                if bytes + n > MAX_GROUP_BYTES {
+                    *carry = Some(Request::Append(b));
+                    break;
+                }
+                bytes += n;
+                group.push(b);
+            }
+            Ok(other) => {
+                *carry = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    group
 }
 
 fn write_group(writer: &mut LogWriter, group: &[Batch]) -> Result<(), StorageError> {
@@ -150,85 +231,43 @@ fn write_group(writer: &mut LogWriter, group: &[Batch]) -> Result<(), StorageErr
     writer.commit()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::log;
-
-    fn payload(zxid: i64) -> Vec<u8> {
-        let mut p = vec![0u8; 40];
-        p[12..20].copy_from_slice(&zxid.to_be_bytes());
-        p
-    }
-
-    #[test]
-    fn batches_complete_in_order_and_are_durable() {
-        let tmp = tempfile::tempdir().unwrap();
-        let rec = log::recover(tmp.path(), &mut |_, _| Ok(())).unwrap();
-        let w = LogWriter::open(tmp.path(), &rec, 1 << 20, true).unwrap();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let t = LogThread::spawn(w, done_tx).unwrap();
-        for i in 0..50u64 {
-            let z = 2 * i as i64 + 1;
-            let batch = Batch {
-                token: PersistToken(i),
-                payloads: vec![payload(z), payload(z + 1)],
-            };
-            t.submit(batch).unwrap();
-        }
-        let mut seen = Vec::new();
-        while seen.len() < 50 {
-            match done_rx.blocking_recv() {
-                Some(Completion::Durable(tokens)) => seen.extend(tokens),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!(seen, (0..50).map(PersistToken).collect::<Vec<_>>());
-        t.shutdown();
-        let mut n = 0;
-        log::recover(tmp.path(), &mut |_, _| {
-            n += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(n, 100);
-    }
-
-    #[test]
-    fn a_failed_write_is_reported_once_and_stops_the_thread() {
-        let tmp = tempfile::tempdir().unwrap();
-        let rec = log::recover(tmp.path(), &mut |_, _| Ok(())).unwrap();
-        let w = LogWriter::open(tmp.path(), &rec, 1 << 20, true).unwrap();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let t = LogThread::spawn(w, done_tx).unwrap();
-        t.submit(Batch {
-            token: PersistToken(1),
-            payloads: vec![payload(5)],
-        })
-        .unwrap();
-        // A gap: refused, fail-stop.
-        t.submit(Batch {
-            token: PersistToken(2),
-            payloads: vec![payload(9)],
-        })
-        .unwrap();
-        let mut got = Vec::new();
-        while let Some(c) = done_rx.blocking_recv() {
-            got.push(c);
-        }
-        assert!(
-            matches!(&got[0], Completion::Durable(t) if t == &[PersistToken(1)])
-                || matches!(&got[0], Completion::Failed(_))
-        );
-        assert!(matches!(
-            got.last(),
-            Some(Completion::Failed(StorageError::BadEntry(_)))
-        ));
-        assert!(t
-            .submit(Batch {
-                token: PersistToken(3),
-                payloads: vec![]
-            })
-            .is_err());
+/// Carry out one request other than an append. Appends before it are already durable.
+fn rewrite(writer: &mut LogWriter, stores: &Stores, request: &Request) -> Result<(), StorageError> {
+    match request {
+        Request::Append(_) => Err(StorageError::BadEntry(
+            "an append reached the rewrite path".into(),
+        )),
+        Request::Truncate { after, .. } => stores
+            .gate
+            .rewrite(|| truncate(writer, &stores.snap_dir, *after)),
+        Request::InstallSnapshot { zxid, bytes, .. } => stores.gate.rewrite(|| {
+            writer.commit()?;
+            install::install(&stores.snap_dir, writer.dir(), *zxid, bytes)?;
+            writer.restart_after(*zxid)
+        }),
+        Request::SaveEpochs {
+            accepted, current, ..
+        } => epoch::save(&stores.snap_dir, *accepted, *current),
     }
 }
+
+/// Truncate after `after`, never below the newest snapshot. If no record is left, the
+/// marker saying the log starts after the newest snapshot is made durable first, so that a
+/// crash at any point leaves a state recovery accepts.
+fn truncate(
+    writer: &mut LogWriter,
+    snap_dir: &std::path::Path,
+    after: Zxid,
+) -> Result<(), StorageError> {
+    let floor = snapshot::list(snap_dir)?
+        .last()
+        .map_or(Zxid::ZERO, |(z, _)| *z);
+    let plan = writer.plan_truncate(after, floor)?;
+    if plan.empties && floor > Zxid::ZERO {
+        snapshot::write_log_start_marker(snap_dir, floor)?;
+    }
+    writer.apply_truncate(&plan)
+}
+
+#[cfg(test)]
+mod tests;

@@ -79,6 +79,7 @@ fn config(dir: &Path, retain: Option<usize>) -> CompactorConfig {
         snap_dir: snap_dir(dir),
         log_dir: log::log_dir(dir),
         retain,
+        gate: Default::default(),
     }
 }
 
