@@ -203,6 +203,7 @@ async fn join(task: &mut JoinHandle<Result<(), DriverError>>) -> Result<(), Driv
 /// locked and the log recovered before the port is bound, so storage problems are reported
 /// first.
 pub async fn start(config: Config) -> Result<ServerHandle, DriverError> {
+    refuse_ensemble(&config)?;
     let recovered = recover_blocking(&config).await?;
     let addr = config.client_addr;
     let listener = TcpListener::bind(addr)
@@ -213,8 +214,24 @@ pub async fn start(config: Config) -> Result<ServerHandle, DriverError> {
 
 /// Like `start`, on an already bound listener.
 pub async fn start_on(config: Config, listener: TcpListener) -> Result<ServerHandle, DriverError> {
+    refuse_ensemble(&config)?;
     let recovered = recover_blocking(&config).await?;
     launch(config, listener, recovered)
+}
+
+/// An ensemble member must not quietly run standalone on its data: it would accept writes
+/// that no quorum saw. Until this driver runs the core's ZAB engine, refuse.
+fn refuse_ensemble(config: &Config) -> Result<(), DriverError> {
+    match &config.ensemble {
+        None => Ok(()),
+        Some(e) => Err(DriverError::Unsupported(format!(
+            "zoo.cfg makes this server {} of an ensemble of {}, but this build cannot run an \
+             ensemble member yet (replication is not wired into the server); remove the \
+             server.N lines to run standalone",
+            e.my_id,
+            e.peers.len()
+        ))),
+    }
 }
 
 type Recovered<C> = (DataLocks, C, LogWriter);

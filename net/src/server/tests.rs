@@ -258,3 +258,29 @@ async fn replies_leave_only_after_their_entries_are_durable() {
     .unwrap();
     assert_eq!(zxids, (1..=21).collect::<Vec<i64>>());
 }
+
+#[tokio::test]
+async fn an_ensemble_config_is_refused_until_replication_is_wired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "initLimit=5\nsyncLimit=2\ndataDir={}\nserver.1=127.0.0.1:2888:3888\n\
+         server.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n",
+        tmp.path().display()
+    );
+    let config = Config::parse_with(&text, &|_| Ok("2".to_owned()))
+        .unwrap()
+        .config;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    match start_on(config, listener).await {
+        Err(DriverError::Unsupported(msg)) => {
+            assert!(msg.contains("server 2 of an ensemble of 3"), "{msg}")
+        }
+        Err(e) => panic!("expected Unsupported, got {e}"),
+        Ok(h) => {
+            h.stop().await.unwrap();
+            panic!("an ensemble member started as a standalone server");
+        }
+    }
+    // Nothing was locked or written: the refusal comes before storage.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
