@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod config;
 pub mod datatool;
+pub mod ensemble;
 pub mod fourlw;
 pub mod peer;
 pub mod server;
