@@ -464,7 +464,7 @@ mod tests {
             let e = c.ensemble.clone().expect("ensemble mode");
             assert_eq!(e.my_id, ServerId(u64::from(n)));
             assert_eq!(e.peers.len(), 3);
-            assert_eq!(e.me().quorum_port, l.quorum_port(n));
+            assert_eq!(e.me().unwrap().quorum_port, l.quorum_port(n));
             assert_eq!(
                 e.peer_listen_addr().unwrap(),
                 format!("127.0.0.1:{}", l.quorum_port(n)).parse().unwrap()

@@ -409,7 +409,9 @@ impl Builder {
 
 /// The client address on this server's own `server.N` line (`;[clientAddr:]clientPort`).
 fn own_client_addr(e: &EnsembleConfig) -> Result<Option<SocketAddr>, ConfigError> {
-    let me = e.me();
+    let Some(me) = e.me() else {
+        return Ok(None);
+    };
     let Some(port) = me.client_port else {
         return Ok(None);
     };

@@ -60,10 +60,9 @@ pub struct EnsembleConfig {
 }
 
 impl EnsembleConfig {
-    /// This server's own line.
-    pub fn me(&self) -> &PeerAddr {
-        // finish() only builds an EnsembleConfig whose my_id is among the peers.
-        &self.peers[&self.my_id]
+    /// This server's own line (always there in a config that zoo.cfg produced).
+    pub fn me(&self) -> Option<&PeerAddr> {
+        self.peers.get(&self.my_id)
     }
 
     /// The ZAB engine's settings for these members with `tick_ms` (zoo.cfg `tickTime`);
@@ -79,7 +78,9 @@ impl EnsembleConfig {
     /// Where this server listens for peer links: its quorum port, on its own host's
     /// address, or on every interface with `quorumListenOnAllIPs`.
     pub fn peer_listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        let me = self.me();
+        let me = self.me().ok_or_else(|| {
+            ConfigError::Ensemble(format!("server {} is not among the members", self.my_id))
+        })?;
         if self.quorum_listen_on_all_ips {
             let any = match me.host.parse::<IpAddr>() {
                 Ok(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

@@ -61,7 +61,7 @@ fn three_servers_make_an_ensemble() {
     ]
     .into();
     assert_eq!(e.peers, want);
-    assert_eq!(e.me(), &peer("127.0.0.1", 2889, 3889));
+    assert_eq!(e.me(), Some(&peer("127.0.0.1", 2889, 3889)));
     assert_eq!(
         e.peer_listen_addr().unwrap(),
         "127.0.0.1:2889".parse().unwrap()

@@ -44,6 +44,18 @@ struct QueueState {
     bulk_waiting: AtomicBool,
 }
 
+impl QueueState {
+    /// The writer took `q` off the queue: it no longer counts against the bound.
+    fn taken(&self, q: &Queued) {
+        if q.bulk {
+            self.bulk_waiting.store(false, Ordering::Release);
+        } else {
+            self.waiting
+                .fetch_sub(q.body.len() + FRAME_OVERHEAD, Ordering::AcqRel);
+        }
+    }
+}
+
 /// The sending side of a live link, held in the peer's [`Slot`].
 pub(super) struct LinkTx {
     tx: mpsc::UnboundedSender<Queued>,
@@ -236,13 +248,7 @@ async fn write_loop(
     loop {
         let written = match timeout(keepalive, rx.recv()).await {
             Ok(Some(q)) => {
-                if q.bulk {
-                    queue.bulk_waiting.store(false, Ordering::Release);
-                } else {
-                    queue
-                        .waiting
-                        .fetch_sub(q.body.len() + FRAME_OVERHEAD, Ordering::AcqRel);
-                }
+                queue.taken(&q);
                 frame::write_frame(&mut w, &q.body, silence).await
             }
             Ok(None) => return End::Closed("closed by this server".to_owned()),
@@ -256,5 +262,60 @@ async fn write_loop(
         if let Err(e) = flushed {
             return End::Broken(format!("write failed: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link_tx(max_queued_bytes: usize) -> (LinkTx, mpsc::UnboundedReceiver<Queued>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let link = LinkTx {
+            tx,
+            queue: Arc::new(QueueState::default()),
+            kill: Arc::new(Notify::new()),
+            max_queued_bytes,
+        };
+        (link, rx)
+    }
+
+    #[test]
+    fn ordinary_frames_are_bounded_in_bytes() {
+        let (link, mut rx) = link_tx(1000);
+        // 3 × (200 + overhead) fit in 1000; a fourth does not.
+        for _ in 0..3 {
+            link.push(vec![1; 200]).unwrap();
+        }
+        let err = link.push(vec![1; 200]).unwrap_err();
+        assert!(err.contains("1000 bytes waiting"), "{err}");
+        // Once the writer takes one, there is room again.
+        let q = rx.try_recv().unwrap();
+        link.queue.taken(&q);
+        link.push(vec![1; 200]).unwrap();
+    }
+
+    #[test]
+    fn one_large_frame_may_wait_beside_the_bound() {
+        let (link, mut rx) = link_tx(1000);
+        link.push(vec![2; 5000]).unwrap();
+        // The sync that follows a snapshot still fits.
+        for _ in 0..3 {
+            link.push(vec![1; 200]).unwrap();
+        }
+        let err = link.push(vec![3; 300]).unwrap_err();
+        assert!(err.contains("second large message"), "{err}");
+        let q = rx.try_recv().unwrap();
+        assert!(q.bulk);
+        link.queue.taken(&q);
+        link.push(vec![3; 300]).unwrap();
+    }
+
+    #[test]
+    fn a_frame_over_the_protocol_limit_is_refused() {
+        let (link, _rx) = link_tx(MAX_PEER_FRAME);
+        // Zeroed memory is mapped lazily: this does not touch a gigabyte.
+        let err = link.push(vec![0; MAX_PEER_FRAME + 1]).unwrap_err();
+        assert!(err.contains("larger than a peer frame"), "{err}");
     }
 }
