@@ -9,6 +9,8 @@
 #   zk-server.sh stop  PORT [DIR] stop a server started with `start` (TERM, then KILL);
 #                                 a temp dir that `start` made itself is removed
 #   zk-server.sh wait  PORT [SECS] wait until 127.0.0.1:PORT serves requests
+#   zk-server.sh run-config DIR   exec the JVM on an existing DIR/zoo.cfg (quorum mode when
+#                                 it has server.N lines; dataDir must hold myid)
 #
 # DIR keeps zoo.cfg, data/ (the dataDir, kept across runs so a restart on the same DIR
 # recovers the old state), zk.pid and zk.log. Everything binds to 127.0.0.1 only.
@@ -16,11 +18,13 @@
 # SERVER_JVMFLAGS (appended to the flags below).
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
 
 cmd=${1:-}
 port=${2:-}
-[[ -n "$cmd" && "$port" =~ ^[0-9]+$ ]] || usage
+if [[ "$cmd" != run-config ]]; then
+  [[ -n "$cmd" && "$port" =~ ^[0-9]+$ ]] || usage
+fi
 
 # The Debian package's zkEnv.sh uses exactly this classpath: the jar's manifest names all
 # of its dependencies under /usr/share/java. slf4j-simple is added so the server logs to
@@ -90,6 +94,14 @@ CFG
 }
 
 case "$cmd" in
+  run-config)
+    dir=${2:?run-config needs DIR}
+    dir=$(cd "$dir" && pwd)
+    [[ -f "$dir/zoo.cfg" ]] || { echo "zk-server.sh: no $dir/zoo.cfg" >&2; exit 2; }
+    # shellcheck disable=SC2086 # SERVER_JVMFLAGS is a flag list, split on purpose
+    exec "${JAVA:-java}" "${JVMFLAGS[@]}" ${SERVER_JVMFLAGS:-} -cp "$CLASSPATH" \
+      org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg"
+    ;;
   run)
     dir=${3:?run needs DIR}
     mkdir -p "$dir"

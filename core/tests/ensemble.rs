@@ -314,3 +314,72 @@ fn a_restarted_follower_catches_up_and_serves_the_same_tree() {
     assert!(d.windows(2).all(|w| w[0] == w[1]), "{d:?}");
     let _ = ServerId(0);
 }
+
+/// Review finding: a Java client may send a write right behind its ConnectRequest; through
+/// a follower it reached the leader before the createSession was applied there and failed
+/// with SessionExpired.
+#[test]
+fn a_write_pipelined_behind_the_handshake_succeeds_on_a_follower_too() {
+    let mut e = Ensemble::new(3, 12);
+    e.settle();
+    for (i, server) in [e.leader().unwrap(), e.followers()[0]].into_iter().enumerate() {
+        let c = e.open(server);
+        e.send_connect(c, SessionId(0), vec![0; 16], Zxid::ZERO);
+        let path = format!("/early{i}");
+        e.submit(c, 1, &create(&path, b"x", 0));
+        let connect = e.await_connect(c).expect("session created");
+        assert!(connect.timeout_ms > 0);
+        let (h, _) = e.await_reply(c, 1, &create("/", b"", 0)).unwrap();
+        assert_eq!(h.err, 0, "create pipelined behind the handshake on server {server}");
+    }
+}
+
+/// Review finding: request numbers restarted at 1 in a new process, so a proposal tagged by
+/// the previous incarnation of a server, handed back by the leader after a restart, was
+/// taken for a new client's request (answered before its ConnectResponse, with another
+/// client's result).
+#[test]
+fn a_restarted_server_never_answers_a_new_client_with_an_old_proposal() {
+    let mut e = Ensemble::new(5, 7);
+    e.settle();
+    let l = e.leader().unwrap();
+    let fs = e.followers();
+    let (s, a, b, d) = (fs[0], fs[1], fs[2], fs[3]);
+    let (w, _) = e.connect(l);
+    e.crash(d);
+    let (x, _) = e.connect(s);
+    // Two followers cannot ACK: the proposal for x's create stays uncommitted.
+    e.cut.insert((a, l));
+    e.cut.insert((b, l));
+    let before = e.server(l).replica().history().last();
+    e.submit(x, 1, &create("/p", b"old", 0));
+    assert!(e.run_until(1_000, |e| e.server(l).replica().history().last() != before));
+    e.crash(s);
+    e.run_for(10);
+    e.restart(s);
+    assert!(e.run_until(5_000, |e| matches!(e.role(s), Some(Role::Following { .. }))));
+    let y = e.open(s);
+    e.send_connect(y, SessionId(0), vec![0; 16], Zxid::ZERO);
+    e.submit(y, 1, &create("/y", b"new", 0));
+    e.run_for(30);
+    e.heal();
+    e.submit(w, 7, &create("/w", b"", 0));
+    e.run_for(500);
+    let frames = e.inbox(y).to_vec();
+    assert!(
+        matches!(frames.first(), Some(ensemble_harness::Frame::Connect(_))),
+        "the ConnectResponse comes first: {frames:?}"
+    );
+    let replies: Vec<_> = frames
+        .iter()
+        .filter_map(|f| match f {
+            ensemble_harness::Frame::Reply { hdr, body } => Some((hdr.xid, hdr.err, body.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let (xid, err, body) = &replies[0];
+    assert_eq!((*xid, *err), (1, 0));
+    let resp = Response::decode(1, &mut corral_core::jute::JuteReader::new(body)).unwrap();
+    assert_eq!(resp, Response::Create { path: "/y".into() }, "its own create, not /p");
+}

@@ -368,3 +368,63 @@ fn fixed_sweep_reaches_every_sync_kind() {
         assert!(totals[key] > 0, "{key} never happened: {totals:?}");
     }
 }
+
+fn quiet_cluster(seed: u64) -> (Cluster, ServerId, Vec<ServerId>) {
+    let mut c = Cluster::new(Config::default(), seed);
+    c.run_for(3_000);
+    c.settle(5_000);
+    c.cfg.propose_every_ms = 0;
+    c.run_for(500);
+    let l = c.leaders()[0];
+    let fs: Vec<ServerId> = c.ids().into_iter().filter(|x| *x != l).collect();
+    (c, l, fs)
+}
+
+/// Review finding: a COMMIT lost on a link that broke and came back was never repaired
+/// without new writes (the follower stayed behind). PING now carries the commit mark.
+#[test]
+fn a_lost_final_commit_is_repaired_by_the_next_ping() {
+    let (mut c, l, fs) = quiet_cluster(11);
+    c.propose_on_leaders();
+    for _ in 0..10_000 {
+        c.run_for(1);
+        let ln = c.nodes[&l].as_ref().unwrap();
+        let last = ln.replica.history().last();
+        if ln.replica.history().committed() != last {
+            continue;
+        }
+        let lagging = fs.iter().copied().find(|f| {
+            let h = c.nodes[f].as_ref().unwrap().replica.history();
+            h.last() == last && h.committed() < last
+        });
+        let f = lagging.expect("a follower with the COMMIT in flight (try another seed)");
+        c.cut_link(l, f);
+        c.heal();
+        c.settle(20_000);
+        return;
+    }
+    panic!("the leader never committed");
+}
+
+/// Review finding: an ACK lost on a link that broke and came back was never repaired
+/// without new writes (the leader never committed). PING answers now repeat the ACK.
+#[test]
+fn a_lost_final_ack_is_repaired_by_the_next_ping_answer() {
+    let (mut c, l, fs) = quiet_cluster(12);
+    c.crash(fs[1]);
+    let f = fs[0];
+    c.propose_on_leaders();
+    for _ in 0..10_000 {
+        c.run_for(1);
+        let ln = c.nodes[&l].as_ref().unwrap();
+        let last = ln.replica.history().last();
+        let fnode = c.nodes[&f].as_ref().unwrap();
+        if fnode.replica.durable() == last && ln.replica.history().committed() < last {
+            c.cut_link(f, l);
+            c.heal();
+            c.settle(20_000);
+            return;
+        }
+    }
+    panic!("no window with the ACK in flight");
+}

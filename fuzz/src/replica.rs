@@ -170,6 +170,7 @@ impl World {
                 req: u64::from(s.byte()),
             },
             6 => ZabBody::PingReply {
+                acked: (s.byte() & 1 == 1).then(|| self.zxid(s)),
                 touches: vec![(SessionId(i64::from(s.byte())), 4000)],
             },
             7 => ZabBody::LeaderInfo { epoch: e(s) },
@@ -227,9 +228,12 @@ impl World {
                 committed: self.zxid(s),
             },
             13 => ZabBody::Commit { zxid: self.zxid(s) },
-            14 => ZabBody::Ping,
+            14 => ZabBody::Ping {
+                committed: self.zxid(s),
+            },
             15 => ZabBody::SyncDone {
                 req: u64::from(s.byte()),
+                committed: self.zxid(s),
             },
             _ => match s.byte() % 2 {
                 0 => ZabBody::Revalidated {

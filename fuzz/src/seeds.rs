@@ -828,6 +828,7 @@ fn peer_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "pingreply",
             z(ZabBody::PingReply {
+                acked: Some(zx),
                 touches: vec![(SessionId(9), 4000)],
             }),
         ),
@@ -862,8 +863,14 @@ fn peer_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("uptodate", z(ZabBody::UpToDate { committed: zx })),
         ("commit", z(ZabBody::Commit { zxid: zx })),
-        ("ping", z(ZabBody::Ping)),
-        ("syncdone", z(ZabBody::SyncDone { req: 2 })),
+        ("ping", z(ZabBody::Ping { committed: zx })),
+        (
+            "syncdone",
+            z(ZabBody::SyncDone {
+                req: 2,
+                committed: zx,
+            }),
+        ),
         (
             "revalidated",
             z(ZabBody::Revalidated {

@@ -210,7 +210,7 @@ fn stat(ctx: &Context<'_>, with_clients: bool) -> String {
     }
     s.push_str(&format!(
         "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\n\
-         Outstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+         Outstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         st.min_latency_ms,
         avg(st.avg_latency_ms),
         st.max_latency_ms,
@@ -219,6 +219,7 @@ fn stat(ctx: &Context<'_>, with_clients: bool) -> String {
         alive_connections(ctx),
         st.outstanding_requests,
         st.last_zxid.0,
+        if st.mode.is_empty() { "standalone" } else { st.mode },
         st.node_count
     ));
     s
@@ -415,7 +416,10 @@ fn mntr(ctx: &Context<'_>) -> String {
     let st = ctx.stats;
     let mut rows: Vec<(&str, String)> = vec![
         ("version", full_version()),
-        ("server_state", "standalone".into()),
+        (
+            "server_state",
+            if st.mode.is_empty() { "standalone" } else { st.mode }.into(),
+        ),
         ("avg_latency", avg(st.avg_latency_ms)),
         ("max_latency", st.max_latency_ms.to_string()),
         ("min_latency", st.min_latency_ms.to_string()),

@@ -30,6 +30,23 @@ enum Command {
     },
     /// Load generator for any ZooKeeper-compatible ensemble; verifies every reply.
     Bench(corral_net::bench::BenchArgs),
+    /// Write the configs of a local ensemble (DIR/sN/zoo.cfg, DIR/sN/data/myid, everything
+    /// on 127.0.0.1) and run one server per member until Ctrl-C (docs/operations.md).
+    Ensemble {
+        /// Number of members.
+        #[arg(long, default_value_t = 3)]
+        size: u16,
+        /// Directory holding one sN/ directory per member.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Client port of member 1; member N listens for clients on base+N-1, for peers on
+        /// base+100+N-1 (election port base+200+N-1, written but unused).
+        #[arg(long, default_value_t = corral_net::ensemble::DEFAULT_BASE_PORT)]
+        base_port: u16,
+        /// Only write the files, then print the connect string.
+        #[arg(long)]
+        write_only: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +106,12 @@ fn main() -> ExitCode {
         Command::Server { config } => run_server(config),
         Command::Bench(args) => corral_net::bench::main(args),
         Command::Data { command } => run_data(command),
+        Command::Ensemble {
+            size,
+            dir,
+            base_port,
+            write_only,
+        } => run_ensemble(size, &dir, base_port, write_only),
     }
 }
 
@@ -137,6 +160,47 @@ fn run_data(command: DataCommand) -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("corral data: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_ensemble(size: u16, dir: &std::path::Path, base_port: u16, write_only: bool) -> ExitCode {
+    use corral_net::ensemble::{supervise, Layout};
+    let written = Layout::new(size, dir, base_port).and_then(|l| l.write().map(|()| l));
+    let layout = match written {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("corral ensemble: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for n in layout.members() {
+        println!("server {n}: {}", layout.config_path(n).display());
+    }
+    if write_only {
+        println!("connect string: {}", layout.connect_string());
+        return ExitCode::SUCCESS;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("corral ensemble: cannot find this program's path: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("corral ensemble: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(supervise(&layout, &exe)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("corral ensemble: {e}");
             ExitCode::FAILURE
         }
     }

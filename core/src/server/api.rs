@@ -63,6 +63,14 @@ impl Server {
         self.replica.restore_base(self.st.tree.last_zxid());
     }
 
+    /// The durable epochs, when the driver reads them only after constructing the server
+    /// (recovery, before `start`; ensemble members only).
+    pub fn restore_epochs(&mut self, epochs: StoredEpochs) {
+        if self.ensemble {
+            self.replica.restore_epochs(epochs);
+        }
+    }
+
     /// One durable log entry after the snapshot, in zxid order (recovery).
     pub fn replay(&mut self, entry: LogEntry) {
         if self.ensemble {
@@ -74,7 +82,7 @@ impl Server {
 
     /// Finish recovery and begin: a standalone server serves, an ensemble member elects.
     pub fn start(&mut self, now: Millis) {
-        self.st.start(now);
+        self.st.start(now, now.0 as u64);
         if !self.ensemble {
             self.replica = Replica::standalone(self.st.me, self.st.tree.last_zxid());
         }

@@ -58,6 +58,12 @@ impl Host for State {
 
     fn role_changed(&mut self, now: Millis, role: Role, last_zxid: Zxid) {
         self.role = role;
+        self.proposed_sessions.clear();
+        if role != Role::Standalone {
+            // Closes begun under the old role (an expiry this server started as leader,
+            // or a close a client asked for) are forgotten; the leader decides anew.
+            self.sessions.retrack_all(now);
+        }
         match role {
             Role::Looking => {
                 // No quorum behind us: every client goes (ZooKeeper shuts its
@@ -80,9 +86,8 @@ impl Host for State {
                 self.last_prepared = self.tree.last_zxid();
             }
             Role::Leading { .. } => {
-                // Every session gets a fresh deadline under the new leader, as in
-                // ZooKeeper: their clients could not reach anyone during the election.
-                self.sessions.retrack_all(now);
+                // Every session got a fresh deadline above: under the new leader, as in
+                // ZooKeeper, their clients could not reach anyone during the election.
                 self.overlay.clear();
                 self.owners.clear();
                 self.last_prepared = last_zxid;
@@ -105,6 +110,7 @@ impl Host for State {
                 timeout_ms,
             } => {
                 self.owners.insert(session, from);
+                self.proposed_sessions.insert(session);
                 self.propose(now, session, 0, Txn::CreateSession { timeout_ms }, tag);
             }
             Forward::Error { session, cxid, err } => {
@@ -174,7 +180,8 @@ impl State {
             return (0, error(ErrorCode::MarshallingError));
         };
         let zxid = self.last_prepared.successor();
-        let alive = self.sessions.contains(session) && !self.sessions.is_closing(session);
+        let alive = (self.sessions.contains(session) && !self.sessions.is_closing(session))
+            || self.proposed_sessions.contains(&session);
         let txn = match Request::decode(hdr.op, &mut r) {
             Err(_) => error(ErrorCode::MarshallingError),
             Ok(Request::CloseSession) => {

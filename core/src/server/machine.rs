@@ -85,6 +85,11 @@ pub(crate) struct State {
     pub(crate) revalidating: BTreeMap<u64, ConnId>,
     /// Client syncs forwarded to the leader: request number → path to echo.
     pub(crate) syncs: BTreeMap<u64, String>,
+    /// Leading: sessions whose createSession is proposed but not applied yet. Writes a
+    /// client pipelines behind its ConnectRequest arrive (forwarded) before that, and must
+    /// find the session alive, as ZooKeeper's leader tracks a session when it prepares
+    /// its createSession.
+    pub(crate) proposed_sessions: BTreeSet<SessionId>,
     /// Connections whose front slot is a deferred frame waiting for a zxid to be applied.
     pub(crate) waiters: BTreeSet<(Zxid, ConnId)>,
     next_token: u64,
@@ -128,6 +133,7 @@ impl State {
             owners: BTreeMap::new(),
             revalidating: BTreeMap::new(),
             syncs: BTreeMap::new(),
+            proposed_sessions: BTreeSet::new(),
             waiters: BTreeSet::new(),
             next_token: 1,
             outputs: VecDeque::new(),
@@ -184,7 +190,13 @@ impl State {
 
     /// Finish recovery: recovered sessions get a fresh deadline, as in ZooKeeper, so the
     /// ephemerals of clients that died while the server was down last one more timeout.
-    pub(crate) fn start(&mut self, now: Millis) {
+    ///
+    /// Request numbers (the `req` of this server's `ReqTag`s) start from a base that
+    /// differs per process start (`incarnation`, the start time): a proposal tagged by an
+    /// earlier incarnation of this server can come back from the leader after a restart,
+    /// and must not be mistaken for a new client's request.
+    pub(crate) fn start(&mut self, now: Millis, incarnation: u64) {
+        self.next_req = (incarnation & 0xFFFF_FFFF) << 32 | 1;
         for (id, timeout) in std::mem::take(&mut self.recovered_sessions) {
             self.sessions.add(id, timeout, now);
         }
@@ -383,7 +395,10 @@ impl State {
     fn sessions_touch(&mut self, now: Millis, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
             let (session, timeout) = (c.session, c.timeout_ms);
-            if self.sessions.touch(session, now) && self.follows() {
+            self.sessions.touch(session, now);
+            // A follower reports every touch: the leader knows the session even when this
+            // server has not applied its createSession yet.
+            if self.follows() && session != SessionId::NONE {
                 self.touched.insert(session, timeout as i32);
             }
         }
@@ -432,6 +447,7 @@ impl State {
             );
             if self.prepares() {
                 self.owners.insert(session, self.me);
+                self.proposed_sessions.insert(session);
                 let txn = Txn::CreateSession {
                     timeout_ms: timeout as i32,
                 };
@@ -455,9 +471,11 @@ impl State {
                 self.close_conn(old);
             }
         }
-        let valid = self.sessions.contains(session)
-            && !self.sessions.is_closing(session)
-            && req.passwd == SessionTracker::password(session);
+        // A follower only checks the password: whether the session lives is the leader's
+        // to say (its own view may lag, or hold a stale close), as ZooKeeper's REVALIDATE.
+        let valid = req.passwd == SessionTracker::password(session)
+            && (self.follows()
+                || (self.sessions.contains(session) && !self.sessions.is_closing(session)));
         if !valid {
             let resp = ConnectResponse::invalid(req.read_only);
             self.send_connect_response(conn, &resp);
@@ -580,9 +598,7 @@ impl State {
         );
         let queue_busy = creating || (!at_front && !self.conns[&conn].queue.is_empty());
         let session = self.conns[&conn].session;
-        let session_ok = received_ok.unwrap_or_else(|| {
-            creating || (self.sessions.contains(session) && !self.sessions.is_closing(session))
-        });
+        let session_ok = received_ok.unwrap_or_else(|| creating || self.session_alive(session));
         // addAuth takes effect on receipt (ZooKeeper's processPacket): writes sent after it
         // carry the new identity. The reply keeps its place in the queue.
         if let Request::Auth { scheme, auth, .. } = &req {
@@ -776,7 +792,18 @@ impl State {
 
     fn session_ok(&self, conn: ConnId) -> bool {
         let session = self.conns.get(&conn).map_or(SessionId::NONE, |c| c.session);
-        self.sessions.contains(session) && !self.sessions.is_closing(session)
+        self.session_alive(session)
+    }
+
+    /// Whether requests on `session` are judged valid here. The leader (or a standalone
+    /// server) knows; a follower only knows of closes its own clients asked for, and leaves
+    /// the rest to the leader (its tracker may lag behind a createSession).
+    fn session_alive(&self, session: SessionId) -> bool {
+        if self.follows() {
+            !self.sessions.is_closing(session)
+        } else {
+            self.sessions.contains(session) && !self.sessions.is_closing(session)
+        }
     }
 
     fn handle_write(
@@ -812,13 +839,14 @@ impl State {
             return;
         }
         let zxid = self.last_prepared.successor();
-        let txn = if self.moved_away(session) {
+        // closeSession is honoured from any server (ZooKeeper checks no owner for it).
+        let txn = if let Request::CloseSession = req {
+            self.sessions.set_closing(session);
+            prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session)
+        } else if self.moved_away(session) {
             Txn::Error {
                 err: ErrorCode::SessionMoved,
             }
-        } else if let Request::CloseSession = req {
-            self.sessions.set_closing(session);
-            prep::prepare_close_session(&self.tree, &mut self.overlay, zxid, session)
         } else {
             let c = &self.conns[&conn];
             let ctx = PrepContext {
@@ -985,6 +1013,7 @@ impl State {
         match &entry.txn {
             Txn::CreateSession { timeout_ms } => {
                 self.sessions.add(session, *timeout_ms as i64, now);
+                self.proposed_sessions.remove(&session);
             }
             Txn::CloseSession { .. } => {
                 self.sessions.remove(session);
@@ -1100,6 +1129,10 @@ impl State {
                 return;
             };
             if c.closed {
+                return;
+            }
+            if c.phase.awaits_handshake() {
+                // Nothing may precede the ConnectResponse.
                 return;
             }
             match c.queue.front() {

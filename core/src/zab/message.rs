@@ -118,8 +118,13 @@ pub enum ZabBody {
     },
     /// A client asked this learner for `sync`.
     Sync { req: u64 },
-    /// Answer to PING: the sessions with traffic on this learner since the last answer.
-    PingReply { touches: Vec<(SessionId, i32)> },
+    /// Answer to PING: the learner's cumulative ACK (`None` until it acknowledged
+    /// NEWLEADER), repeated so that a lost ACK is repaired, and the sessions with traffic
+    /// on this learner since the last answer.
+    PingReply {
+        acked: Option<Zxid>,
+        touches: Vec<(SessionId, i32)>,
+    },
 
     // ---- leader → learner ----------------------------------------------------------
     /// LEADERINFO: the new epoch.
@@ -140,10 +145,12 @@ pub enum ZabBody {
     UpToDate { committed: Zxid },
     /// COMMIT, cumulative: everything through `zxid` is committed.
     Commit { zxid: Zxid },
-    /// PING: the leader is alive; answer with the session touches.
-    Ping,
-    /// The leader handled `Sync { req }`: every commit the learner needs went out before.
-    SyncDone { req: u64 },
+    /// PING: the leader is alive, and has committed through `committed` (repeated so
+    /// that a lost COMMIT is repaired); answer with the session touches.
+    Ping { committed: Zxid },
+    /// The leader handled `Sync { req }`: everything through `committed` is committed, and
+    /// the learner must have it all before it answers its client.
+    SyncDone { req: u64, committed: Zxid },
     /// Answer to `Revalidate`.
     Revalidated { req: u64, valid: bool },
     /// The leader will not lead this learner (it is not leading, the epoch does not fit,

@@ -512,6 +512,11 @@ impl Ensemble {
         self.clients[&conn].closed
     }
 
+    /// What `conn` received and the test has not taken yet, in order.
+    pub fn inbox(&self, conn: ConnId) -> &[Frame] {
+        &self.clients[&conn].inbox
+    }
+
     /// Send a request and wait for its reply (None if the connection closed first).
     pub fn call(
         &mut self,

@@ -2,18 +2,22 @@
 //!
 //! Keys follow ZooKeeper 3.8 (`QuorumPeerConfig` plus the system properties that zoo.cfg
 //! may carry, with or without their `zookeeper.` prefix). Unknown keys are a warning; a
-//! malformed value is an error naming key, value and line. Quorum keys are accepted, but a
-//! config that lists `server.N` peers is refused: only standalone mode exists so far.
+//! malformed value is an error naming key, value and line. The quorum keys (`server.N`,
+//! `initLimit`, `syncLimit`, `myid`...) are read by `quorum`: a config listing two or more
+//! servers (or one, with `standaloneEnabled=false`) yields an [`EnsembleConfig`].
 
 mod properties;
+mod quorum;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use corral_core::server::ServerConfig;
+use corral_core::zab::replica::ReplicaConfig;
 
 use crate::fourlw::COMMANDS;
+pub use quorum::{myid_path, EnsembleConfig, PeerAddr, MAX_SERVER_ID, MAX_SERVER_ID_EXTENDED};
 
 /// tickTime when zoo.cfg does not set it (ZooKeeper's `DEFAULT_TICK_TIME`).
 pub const ZOOCFG_DEFAULT_TICK_MS: i64 = 3000;
@@ -40,10 +44,20 @@ pub enum ConfigError {
     #[error("minSessionTimeout ({min} ms) must not be larger than maxSessionTimeout ({max} ms)")]
     SessionTimeouts { min: i64, max: i64 },
     #[error(
-        "line {line}: {key} lists a quorum peer, but quorum (replicated) mode is not \
-         implemented yet; remove the server.N lines to run standalone"
+        "line {line}: {key}: observers are not supported yet; make it a participant or \
+         remove it"
     )]
-    QuorumNotSupported { line: usize, key: String },
+    ObserverNotSupported { line: usize, key: String },
+    #[error("cannot use myid file {path}: {reason}")]
+    MyId { path: PathBuf, reason: String },
+    #[error("myid {id} (from {path}) is not among the server.N lines (ids {listed})")]
+    MyIdNotListed {
+        id: u64,
+        path: PathBuf,
+        listed: String,
+    },
+    #[error("{0}")]
+    Ensemble(String),
     #[error("cannot resolve client address {addr:?}: {reason}")]
     Resolve { addr: String, reason: String },
 }
@@ -103,6 +117,8 @@ pub struct Config {
     pub force_sync: bool,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
+    /// Replicated mode: the ensemble and this server's place in it. `None` runs standalone.
+    pub ensemble: Option<EnsembleConfig>,
 }
 
 impl Default for Config {
@@ -124,6 +140,7 @@ impl Default for Config {
             pre_alloc_size_kb: 65_536,
             force_sync: true,
             source: None,
+            ensemble: None,
         }
     }
 }
@@ -158,12 +175,29 @@ impl Config {
 
     /// Parse zoo.cfg text. Keys missing from the text take ZooKeeper's defaults (tickTime
     /// 3000, clientPort 2181 on all interfaces), except dataDir (./corral-data).
+    ///
+    /// With `server.N` lines the server id is read from `dataDir/myid`, as ZooKeeper does.
     pub fn parse(text: &str) -> Result<Parsed, ConfigError> {
+        Config::parse_with(text, &|path| std::fs::read_to_string(path))
+    }
+
+    /// `parse`, reading the myid file through `read_myid` (tests supply their own).
+    pub fn parse_with(
+        text: &str,
+        read_myid: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Parsed, ConfigError> {
         let mut b = Builder::default();
         for p in properties::parse(text) {
             b.apply(&p)?;
         }
-        b.finish()
+        b.finish(read_myid)
+    }
+
+    /// The ZAB engine's settings (members, tickTime, initLimit, syncLimit), in replicated
+    /// mode.
+    pub fn replica_config(&self) -> Option<ReplicaConfig> {
+        let tick_ms = self.server.tick_time_ms;
+        self.ensemble.as_ref().map(|e| e.replica_config(tick_ms))
     }
 }
 
@@ -183,7 +217,7 @@ struct Builder {
     snap_count: Option<u64>,
     pre_alloc_size_kb: Option<u64>,
     force_sync: Option<bool>,
-    quorum_warned: bool,
+    quorum: quorum::QuorumKeys,
     warnings: Vec<String>,
 }
 
@@ -294,30 +328,20 @@ impl Builder {
             "admin.enableServer" | "admin.serverPort" | "admin.serverAddress" => {
                 tracing::debug!("{} ignored: Corral has no AdminServer", p.key);
             }
-            "initLimit" | "syncLimit" | "electionAlg" => {
-                let _: u32 = int(p, 0)?;
-                if !self.quorum_warned {
-                    self.quorum_warned = true;
-                    self.warnings.push(format!(
-                        "line {}: {} accepted but unused: quorum mode is not implemented yet",
-                        p.line, p.key
-                    ));
+            _ => {
+                if !self.quorum.apply(key, p, &mut self.warnings)? {
+                    self.warnings
+                        .push(format!("line {}: unknown key {} ignored", p.line, p.key));
                 }
             }
-            k if k.starts_with("server.") => {
-                return Err(ConfigError::QuorumNotSupported {
-                    line: p.line,
-                    key: p.key.clone(),
-                })
-            }
-            _ => self
-                .warnings
-                .push(format!("line {}: unknown key {} ignored", p.line, p.key)),
         }
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Parsed, ConfigError> {
+    fn finish(
+        mut self,
+        read_myid: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Parsed, ConfigError> {
         let tick = self.tick.unwrap_or(ZOOCFG_DEFAULT_TICK_MS);
         set_tick(&mut self.server, tick);
         // -1 (or absent) means "derive from tickTime".
@@ -335,7 +359,7 @@ impl Builder {
             return Err(ConfigError::SessionTimeouts { min, max });
         }
         let port = self.client_port.unwrap_or(DEFAULT_CLIENT_PORT);
-        let client_addr = match &self.client_host {
+        let mut client_addr = match &self.client_host {
             // ZooKeeper listens on all interfaces unless clientPortAddress says otherwise.
             None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
             Some(host) => resolve(host, port)?,
@@ -344,6 +368,22 @@ impl Builder {
         let data_dir = self.data_dir.unwrap_or(defaults.data_dir);
         let data_log_dir = self.data_log_dir.unwrap_or_else(|| data_dir.clone());
         let mut server = self.server;
+        let quorum = std::mem::take(&mut self.quorum);
+        let lines = quorum.lines();
+        let ensemble = quorum.finish(
+            &data_dir,
+            read_myid,
+            server.extended_types_enabled,
+            &mut self.warnings,
+        )?;
+        if let Some(e) = &ensemble {
+            server.server_id = e.my_id.0 as i64;
+            if let Some(line_addr) = own_client_addr(e)? {
+                let static_addr = self.client_port.map(|_| client_addr);
+                check_client_addr(static_addr, line_addr, e, &lines)?;
+                client_addr = line_addr;
+            }
+        }
         if let Some(n) = self.snap_count {
             server.snap_count = n;
         }
@@ -358,12 +398,56 @@ impl Builder {
             pre_alloc_size_kb: self.pre_alloc_size_kb.unwrap_or(defaults.pre_alloc_size_kb),
             force_sync: self.force_sync.unwrap_or(true),
             source: None,
+            ensemble,
         };
         Ok(Parsed {
             config,
             warnings: self.warnings,
         })
     }
+}
+
+/// The client address on this server's own `server.N` line (`;[clientAddr:]clientPort`).
+fn own_client_addr(e: &EnsembleConfig) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(me) = e.me() else {
+        return Ok(None);
+    };
+    let Some(port) = me.client_port else {
+        return Ok(None);
+    };
+    Ok(Some(match &me.client_host {
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        Some(h) => resolve(h, port)?,
+    }))
+}
+
+/// ZooKeeper's `setupClientPort`: `clientPort`/`clientPortAddress` and the client part of
+/// this server's line must agree (only the port, when the static address is a wildcard).
+fn check_client_addr(
+    static_addr: Option<SocketAddr>,
+    line_addr: SocketAddr,
+    e: &EnsembleConfig,
+    lines: &std::collections::BTreeMap<corral_core::types::ServerId, (usize, String)>,
+) -> Result<(), ConfigError> {
+    let Some(st) = static_addr else {
+        return Ok(());
+    };
+    let differs = if st.ip().is_unspecified() {
+        st.port() != line_addr.port()
+    } else {
+        st != line_addr
+    };
+    if differs {
+        let (line, key) = lines
+            .get(&e.my_id)
+            .map(|(l, k)| (*l, k.as_str()))
+            .unwrap_or((0, "server.N"));
+        return Err(ConfigError::Ensemble(format!(
+            "the client address {st} (clientPort/clientPortAddress) differs from {line_addr} \
+             on this server's line {line} ({key}); give it in one place or make them agree"
+        )));
+    }
+    Ok(())
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
@@ -382,5 +466,7 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| err("no addresses".to_owned()))
 }
 
+#[cfg(test)]
+mod quorum_tests;
 #[cfg(test)]
 mod tests;

@@ -105,19 +105,6 @@ fn unknown_keys_warn_with_name_and_line() {
 }
 
 #[test]
-fn quorum_keys_warn_and_peers_refuse() {
-    let p = parse_ok("initLimit=10\nsyncLimit=5\nelectionAlg=3\n");
-    assert_eq!(p.warnings.len(), 1);
-    assert!(p.warnings[0].contains("quorum"));
-    match Config::parse("tickTime=2000\nserver.1=a:2888:3888\n") {
-        Err(e @ ConfigError::QuorumNotSupported { line: 2, .. }) => {
-            assert!(e.to_string().contains("server.1"), "{e}");
-        }
-        other => panic!("expected QuorumNotSupported, got {other:?}"),
-    }
-}
-
-#[test]
 fn malformed_values_name_key_value_and_line() {
     let cases = [
         ("tickTime=2000\ntickTime=fast\n", 2, "tickTime", "fast"),

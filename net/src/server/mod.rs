@@ -22,8 +22,9 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use corral_core::server::{LogEntry, Output, PersistToken, Server, StatsSnapshot};
-use corral_core::snapshot::Image;
+use corral_core::server::{Output, PeerMessage, PersistToken, Server, StatsSnapshot};
+use corral_core::types::ServerId;
+use corral_core::zab::replica::ZabEvent;
 use corral_core::types::Zxid;
 use corral_core::types::{ConnId, Millis};
 use tokio::net::TcpListener;
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::peer::{PeerEvent, PeerNet, PeerNetConfig};
 use crate::fourlw::DEFAULT_TRACE_MASK;
 use crate::storage::compactor::{Compactor, CompactorConfig};
 use crate::storage::gate::RewriteGate;
@@ -94,6 +96,14 @@ pub trait Core: Send + 'static {
     fn throttled(&self) -> bool {
         false
     }
+    /// A message from an ensemble peer.
+    fn peer_message(&mut self, _now: Millis, _from: ServerId, _msg: PeerMessage) {}
+    /// The link to an ensemble peer broke.
+    fn peer_disconnected(&mut self, _now: Millis, _peer: ServerId) {}
+    /// The next replication event, for the log.
+    fn poll_zab_event(&mut self) -> Option<ZabEvent> {
+        None
+    }
 }
 
 impl Core for Server {
@@ -129,6 +139,15 @@ impl Core for Server {
     }
     fn throttled(&self) -> bool {
         Server::throttled(self)
+    }
+    fn peer_message(&mut self, now: Millis, from: ServerId, msg: PeerMessage) {
+        Server::peer_message(self, now, from, msg)
+    }
+    fn peer_disconnected(&mut self, now: Millis, peer: ServerId) {
+        Server::peer_disconnected(self, now, peer)
+    }
+    fn poll_zab_event(&mut self) -> Option<ZabEvent> {
+        Server::poll_zab_event(self)
     }
 }
 
@@ -211,13 +230,39 @@ pub async fn start(config: Config) -> Result<ServerHandle, DriverError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DriverError::Bind { addr, source })?;
-    launch(config, listener, recovered)
+    let peers = start_peers(&config).await?;
+    launch(config, listener, recovered, peers)
 }
 
 /// Like `start`, on an already bound listener.
 pub async fn start_on(config: Config, listener: TcpListener) -> Result<ServerHandle, DriverError> {
     let recovered = recover_blocking(&config).await?;
-    launch(config, listener, recovered)
+    let peers = start_peers(&config).await?;
+    launch(config, listener, recovered, peers)
+}
+
+/// An ensemble member's peer links (none for a standalone server).
+type Peers = Option<(PeerNet, mpsc::Receiver<PeerEvent>)>;
+
+async fn start_peers(config: &Config) -> Result<Peers, DriverError> {
+    let Some(e) = &config.ensemble else {
+        return Ok(None);
+    };
+    let addr = e
+        .peer_listen_addr()
+        .map_err(|err| DriverError::Unsupported(err.to_string()))?;
+    let net = PeerNet::start(
+        PeerNetConfig::from_ensemble(e, config.server.tick_time_ms),
+        addr,
+    )
+    .await
+    .map_err(|source| DriverError::Bind { addr, source })?;
+    tracing::info!(
+        "server {} of an ensemble of {}: peer links on {addr}",
+        e.my_id,
+        e.peers.len()
+    );
+    Ok(Some(net))
 }
 
 type Recovered<C> = (DataLocks, C, LogWriter);
@@ -234,6 +279,7 @@ fn launch<C: Core>(
     config: Config,
     listener: TcpListener,
     (locks, core, writer): Recovered<C>,
+    peers: Peers,
 ) -> Result<ServerHandle, DriverError> {
     let local_addr = listener.local_addr().map_err(|source| DriverError::Bind {
         addr: config.client_addr,
@@ -268,17 +314,22 @@ fn launch<C: Core>(
         trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
     });
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let (peer, peer_events) = match peers {
+        Some((net, rx)) => (Some(net), Some(rx)),
+        None => (None, None),
+    };
     let driver = Driver {
         core,
         conns: HashMap::new(),
         log: Some(log),
         compactor: Some(compactor),
         next_conn: 1,
+        peer,
     };
     let task = tokio::spawn(async move {
         let _locks = locks; // held until the driver ends
         driver
-            .run(listener, shell, events_rx, done_rx, shutdown_rx)
+            .run(listener, shell, events_rx, done_rx, shutdown_rx, peer_events)
             .await
     });
     Ok(ServerHandle {
@@ -288,33 +339,27 @@ fn launch<C: Core>(
     })
 }
 
-/// Lock the directories, load the newest snapshot, and replay the log after it.
-fn open_storage(
-    config: &Config,
-    restore: &mut dyn FnMut(Image),
-    replay: &mut dyn FnMut(LogEntry),
-) -> Result<(DataLocks, LogWriter), DriverError> {
+/// Lock the directories, recover the state into a new `Server` (standalone, or an
+/// ensemble member with its durable epochs), start it.
+fn recover(config: &Config) -> Result<Recovered<Server>, DriverError> {
+    let now = wall_ms();
+    let server = match config.replica_config() {
+        None => Server::new(config.server.clone(), now),
+        // The epochs are read by recovery and handed over before `start`.
+        Some(rc) => Server::new_ensemble(config.server.clone(), rc, Default::default(), now),
+    };
+    let core = std::cell::RefCell::new(server);
     let rec = recovery::recover(
         &config.data_dir,
         &config.data_log_dir,
         config.force_sync,
-        restore,
-        replay,
-    )?;
-    Ok((rec.locks, rec.writer))
-}
-
-/// Lock the directories, recover the state into a new `Server`, start it.
-fn recover(config: &Config) -> Result<Recovered<Server>, DriverError> {
-    let core = std::cell::RefCell::new(Server::new(config.server.clone(), wall_ms()));
-    let (locks, writer) = open_storage(
-        config,
         &mut |image| core.borrow_mut().restore(image),
         &mut |entry| core.borrow_mut().replay(entry),
     )?;
     let mut core = core.into_inner();
+    core.restore_epochs(rec.epochs);
     core.start(wall_ms());
-    Ok((locks, core, writer))
+    Ok((rec.locks, core, rec.writer))
 }
 
 struct Driver<C> {
@@ -323,6 +368,16 @@ struct Driver<C> {
     log: Option<LogThread>,
     compactor: Option<Compactor>,
     next_conn: u64,
+    /// Links to the other members of an ensemble.
+    peer: Option<PeerNet>,
+}
+
+/// The next peer event, or never for a standalone server.
+async fn next_peer_event(rx: &mut Option<mpsc::Receiver<PeerEvent>>) -> Option<PeerEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<C: Core> Driver<C> {
@@ -333,6 +388,7 @@ impl<C: Core> Driver<C> {
         mut events: mpsc::Receiver<Event>,
         mut done: mpsc::UnboundedReceiver<Completion>,
         mut shutdown: oneshot::Receiver<()>,
+        mut peer_events: Option<mpsc::Receiver<PeerEvent>>,
     ) -> Result<(), DriverError> {
         let result = loop {
             // Checked here rather than only in the sleep branch, which a steady stream of
@@ -360,6 +416,22 @@ impl<C: Core> Driver<C> {
                     }
                     None => break Err(DriverError::LogStopped),
                 },
+                // Peer traffic (heartbeats, proposals, acks) before client traffic: a
+                // leader that falls behind on it loses its followers.
+                ev = next_peer_event(&mut peer_events) => match ev {
+                    Some(PeerEvent::Message(from, msg)) => {
+                        self.core.peer_message(wall_ms(), from, msg);
+                    }
+                    Some(PeerEvent::Disconnected(peer)) => {
+                        self.core.peer_disconnected(wall_ms(), peer);
+                    }
+                    Some(PeerEvent::Connected(peer)) => {
+                        tracing::debug!("peer link to server {peer} up");
+                    }
+                    None => break Err(DriverError::Unsupported(
+                        "the peer network stopped".into(),
+                    )),
+                },
                 accepted = listener.accept() => match accepted {
                     Ok((stream, remote)) => {
                         let conn = ConnId(self.next_conn);
@@ -384,6 +456,9 @@ impl<C: Core> Driver<C> {
         };
         for out in self.conns.values_mut() {
             out.close();
+        }
+        if let Some(peer) = self.peer.take() {
+            peer.shutdown().await;
         }
         if let Some(log) = self.log.take() {
             tokio::task::spawn_blocking(move || log.shutdown())
@@ -492,12 +567,21 @@ impl<C: Core> Driver<C> {
                         self.core.snapshotted(token, zxid, false);
                     }
                 }
-                other @ Output::Peer { .. } => {
-                    return Err(DriverError::Unsupported(format!(
-                        "the core asked for {other:?}, which this shell cannot do yet"
-                    )))
-                }
+                Output::Peer { to, msg } => match &self.peer {
+                    // Best effort: a link that is down drops it (the protocol recovers).
+                    Some(peer) => {
+                        peer.send(to, &msg);
+                    }
+                    None => {
+                        return Err(DriverError::Unsupported(format!(
+                            "a standalone server asked to send {msg:?} to server {to}"
+                        )))
+                    }
+                },
             }
+        }
+        while let Some(ev) = self.core.poll_zab_event() {
+            log_zab_event(&ev);
         }
         Ok(())
     }
@@ -506,6 +590,29 @@ impl<C: Core> Driver<C> {
     fn submit(&self, request: Request) -> Result<(), DriverError> {
         let log = self.log.as_ref().ok_or(DriverError::LogStopped)?;
         log.submit(request).map_err(|_| DriverError::LogStopped)
+    }
+}
+
+/// Replication events an operator wants to see: role changes at info, the rest at debug.
+fn log_zab_event(ev: &ZabEvent) {
+    match ev {
+        ZabEvent::Looking { reason } => tracing::info!("looking for a leader: {reason}"),
+        ZabEvent::Established { epoch, last } => {
+            tracing::info!("leading epoch {}: established with history up to {last}", epoch.0)
+        }
+        ZabEvent::FollowerServing { leader, epoch } => {
+            tracing::info!("following server {leader} in epoch {}", epoch.0)
+        }
+        ZabEvent::SyncSent {
+            learner,
+            kind,
+            from,
+            to,
+        } => tracing::info!("synchronizing server {learner} by {kind:?} ({from}..{to})"),
+        ZabEvent::SyncReceived { kind, zxid } => {
+            tracing::info!("synchronized by {kind:?} at {zxid}")
+        }
+        other => tracing::debug!("zab: {other:?}"),
     }
 }
 

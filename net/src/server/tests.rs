@@ -1,4 +1,6 @@
 use super::*;
+use corral_core::server::LogEntry;
+use corral_core::snapshot::Image;
 use crate::config::Whitelist;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -220,6 +222,7 @@ async fn replies_leave_only_after_their_entries_are_durable() {
         config,
         listener,
         (locks, EchoAfterPersist::default(), writer),
+        None,
     )
     .unwrap();
 
@@ -409,18 +412,20 @@ async fn storage_outputs_reach_the_log_thread_and_complete_in_order() {
     };
     let (locks, writer) = open_storage(&config, &mut |_| {}, &mut |_| {}).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let h = launch(config.clone(), listener, (locks, core, writer)).unwrap();
+    let h = launch(config.clone(), listener, (locks, core, writer), None).unwrap();
     let mut s = TcpStream::connect(h.local_addr()).await.unwrap();
     send_frame(&mut s, b"storage").await;
     let mut reply = [0u8; 8];
     s.read_exact(&mut reply).await.unwrap();
     assert_eq!(&reply[4..], b"done");
     assert_eq!(*persisted.lock().unwrap(), (1..=7).collect::<Vec<u64>>());
-    // The peer message is not this shell's yet: the driver stops with Unsupported.
+    // A peer message from a server without peer links is a bug: the driver stops.
     send_frame(&mut s, b"peer").await;
     let mut h = h;
     match h.wait().await {
-        Err(DriverError::Unsupported(m)) => assert!(m.contains("Peer"), "{m}"),
+        Err(DriverError::Unsupported(m)) => {
+            assert!(m.contains("standalone server asked to send"), "{m}")
+        }
         other => panic!("expected Unsupported, got {other:?}"),
     }
     drop(h);
@@ -442,4 +447,20 @@ async fn storage_outputs_reach_the_log_thread_and_complete_in_order() {
         rec.epochs.accepted.leader,
         Some(corral_core::types::ServerId(3))
     );
+}
+
+/// Lock the directories, load the newest snapshot, and replay the log after it.
+fn open_storage(
+    config: &Config,
+    restore: &mut dyn FnMut(Image),
+    replay: &mut dyn FnMut(LogEntry),
+) -> Result<(DataLocks, LogWriter), DriverError> {
+    let rec = recovery::recover(
+        &config.data_dir,
+        &config.data_log_dir,
+        config.force_sync,
+        restore,
+        replay,
+    )?;
+    Ok((rec.locks, rec.writer))
 }

@@ -14,7 +14,7 @@ use crate::zab::message::{LearnerSession, ZabBody};
 /// Where synchronization stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// FOLLOWERINFO sent (and re-sent every tick) until LEADERINFO arrives.
+    /// FOLLOWERINFO sent (and re-sent every finalize wait) until LEADERINFO arrives.
     Discovery,
     /// The new `acceptedEpoch` is being made durable before ACKEPOCH.
     SavingAccepted,
@@ -87,7 +87,7 @@ impl Replica {
             phase: Phase::Discovery,
             deadline: now.plus(self.cfg.init_ms()),
             last_heard: now,
-            next_info: now.plus(self.cfg.tick_ms),
+            next_info: now.plus(self.cfg.info_resend_ms()),
             epoch: None,
             acked: Zxid::ZERO,
             kind: SyncKind::Diff,
@@ -127,6 +127,10 @@ impl Replica {
         let (phase, leader) = (f.phase, f.leader);
         match body {
             ZabBody::LeaderInfo { epoch } if phase == Phase::Discovery => {
+                if epoch >= super::MAX_EPOCH {
+                    self.go_looking(now, host, format!("LEADERINFO epoch {} is out of range", epoch.0));
+                    return;
+                }
                 let promised = self.accepted_promised;
                 self.follower().epoch = Some(epoch);
                 if epoch > promised.epoch {
@@ -176,6 +180,12 @@ impl Replica {
                 self.store(StorageOp::Truncate { after: zxid }, None);
             }
             ZabBody::Snap { zxid, bytes } if phase == Phase::EpochAcked => {
+                if zxid < self.history.applied() {
+                    // Clients may have seen the newer state: never roll it back.
+                    let applied = self.history.applied();
+                    self.go_looking(now, host, format!("SNAP at {zxid} is older than the applied {applied}"));
+                    return;
+                }
                 let image = match snapshot::read(&bytes) {
                     Ok(i) if i.zxid() == zxid => i,
                     Ok(i) => {
@@ -242,6 +252,9 @@ impl Replica {
                 );
             }
             ZabBody::UpToDate { committed } if phase == Phase::AwaitUpToDate => {
+                if self.beyond_log(now, committed, "UPTODATE", host) {
+                    return;
+                }
                 let f = self.follower();
                 f.phase = Phase::Broadcast;
                 let epoch = f.epoch.expect("known since LEADERINFO");
@@ -256,21 +269,43 @@ impl Replica {
                     Phase::SavingCurrent | Phase::AwaitUpToDate | Phase::Broadcast
                 ) =>
             {
+                if self.beyond_log(now, zxid, "COMMIT", host) {
+                    return;
+                }
                 self.history.commit_to(zxid);
                 if phase == Phase::Broadcast {
                     self.apply_committed(now, host);
                 }
             }
-            ZabBody::Ping => {
+            ZabBody::Ping { committed } => {
+                let acked_newleader = matches!(phase, Phase::AwaitUpToDate | Phase::Broadcast);
+                if acked_newleader {
+                    if self.beyond_log(now, committed, "PING", host) {
+                        return;
+                    }
+                    self.history.commit_to(committed);
+                    if phase == Phase::Broadcast {
+                        self.apply_committed(now, host);
+                    }
+                }
                 let touches = if phase == Phase::Broadcast {
                     host.take_touches()
                 } else {
                     Vec::new()
                 };
-                let session = self.follower().session;
-                self.send_zab(leader, session, ZabBody::PingReply { touches });
+                let f = self.follower();
+                let acked = acked_newleader.then_some(f.acked);
+                let session = f.session;
+                self.send_zab(leader, session, ZabBody::PingReply { acked, touches });
             }
-            ZabBody::SyncDone { req } if phase == Phase::Broadcast => host.sync_done(now, req),
+            ZabBody::SyncDone { req, committed } if phase == Phase::Broadcast => {
+                if self.beyond_log(now, committed, "SYNC answer", host) {
+                    return;
+                }
+                self.history.commit_to(committed);
+                self.apply_committed(now, host);
+                host.sync_done(now, req);
+            }
             ZabBody::Revalidated { req, valid } if phase == Phase::Broadcast => {
                 host.revalidated(now, req, valid)
             }
@@ -285,6 +320,22 @@ impl Replica {
             // the deadlines catch a leader that stops making sense.
             _ => {}
         }
+    }
+
+    /// A leader says `zxid` is committed but our log ends before it: a PROPOSAL was lost
+    /// (the link broke and came back). Acting on it would answer clients from a state
+    /// that lacks a committed write, so look again (and get a DIFF).
+    fn beyond_log(&mut self, now: Millis, zxid: Zxid, what: &str, host: &mut impl Host) -> bool {
+        let last = self.history.last();
+        if zxid <= last {
+            return false;
+        }
+        self.go_looking(
+            now,
+            host,
+            format!("{what} says {zxid} is committed, but the log ends at {last}: a proposal was lost"),
+        );
+        true
     }
 
     /// PROPOSAL: the entries must continue our log exactly where it ends.
@@ -365,7 +416,7 @@ impl Replica {
     /// Re-send FOLLOWERINFO; give up on a leader that does not synchronize us in time or
     /// falls silent.
     pub(super) fn follower_tick(&mut self, now: Millis, host: &mut impl Host) {
-        let (tick, sync_ms) = (self.cfg.tick_ms, self.cfg.sync_ms());
+        let (resend, sync_ms) = (self.cfg.info_resend_ms(), self.cfg.sync_ms());
         let f = self.follower();
         match f.phase {
             Phase::Broadcast => {
@@ -376,7 +427,7 @@ impl Replica {
                 return;
             }
             Phase::Discovery if now >= f.next_info => {
-                f.next_info = now.plus(tick);
+                f.next_info = now.plus(resend);
                 self.send_follower_info();
             }
             _ => {}

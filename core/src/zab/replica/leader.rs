@@ -171,7 +171,12 @@ impl Replica {
             .chain([promised.epoch, self.epoch_floor])
             .max()
             .expect("this server counts");
-        let epoch = Epoch(highest.0.checked_add(1).expect("epoch space exhausted"));
+        let epoch = Epoch(highest.0.saturating_add(1));
+        if epoch >= super::MAX_EPOCH {
+            // Never reached by counting elections (2^31 of them); refuse rather than wrap.
+            self.leader().learners.clear();
+            return;
+        }
         self.leader().phase = Phase::SavingAccepted(epoch);
         self.event(ZabEvent::EpochChosen { epoch });
         let accepted = AcceptedEpoch {
@@ -433,6 +438,16 @@ impl Replica {
             ..
         } = m.body
         {
+            if accepted_epoch >= super::MAX_EPOCH {
+                self.send_zab(
+                    from,
+                    m.session,
+                    ZabBody::Reject {
+                        reason: RejectReason::EpochTooOld,
+                    },
+                );
+                return;
+            }
             let l = self.leader();
             let known = l
                 .learners
@@ -568,14 +583,23 @@ impl Replica {
                 let s = x.session;
                 let last = self.history.last();
                 if self.history.committed() >= last {
-                    self.send_zab(from, s, ZabBody::SyncDone { req });
+                    let committed = self.history.committed();
+                    self.send_zab(from, s, ZabBody::SyncDone { req, committed });
                 } else {
                     self.leader().syncs.push_back((last, from, s, req));
                 }
             }
-            ZabBody::PingReply { touches } => {
+            ZabBody::PingReply { acked, touches } => {
                 if matches!(phase, Phase::Established(_)) {
                     host.touched(now, from, touches);
+                }
+                // The cumulative ACK again: repairs a lost ACK (or NEWLEADER ACK).
+                if let Some(zxid) = acked {
+                    let ack = ZabMessage {
+                        session: m.session,
+                        body: ZabBody::Ack { zxid },
+                    };
+                    self.leader_on_message(now, from, ack, host);
                 }
             }
             // FollowerInfo handled above; leader-side bodies are not sent to leaders.
@@ -676,7 +700,14 @@ impl Replica {
                 break;
             }
             self.leader().syncs.pop_front();
-            self.send_zab(id, session, ZabBody::SyncDone { req });
+            self.send_zab(
+                id,
+                session,
+                ZabBody::SyncDone {
+                    req,
+                    committed,
+                },
+            );
         }
         self.apply_committed(now, host);
     }
@@ -710,8 +741,9 @@ impl Replica {
             };
             now.0 - x.last_heard.0 <= limit
         });
-        for (id, session) in l.forwarding() {
-            self.send_zab(id, session, ZabBody::Ping);
+        let committed = self.history.committed();
+        for (id, session) in self.leader_ref().forwarding() {
+            self.send_zab(id, session, ZabBody::Ping { committed });
         }
         self.leader_check_quorum(now, host);
     }

@@ -99,6 +99,13 @@ impl ReplicaConfig {
     fn half_tick_ms(&self) -> i64 {
         (self.tick_ms / 2).max(1)
     }
+
+    /// How often a follower repeats FOLLOWERINFO until the leader answers: the leader may
+    /// decide a little after the follower, and a whole tick (2 s by default) would add
+    /// that much to every failover.
+    fn info_resend_ms(&self) -> i64 {
+        self.election.finalize_wait_ms.clamp(1, self.tick_ms.max(1))
+    }
 }
 
 /// The `acceptedEpoch`, and from which leader it was accepted.
@@ -320,6 +327,11 @@ pub struct Replica {
 /// Trace events kept when nobody drains them.
 const MAX_EVENTS: usize = 10_000;
 
+/// Epochs from here on are refused: a zxid is a signed 64-bit number whose top half is the
+/// epoch, and it must stay positive. A peer that offers such an epoch is confused or
+/// hostile; accepting it would make this server unable ever to lead (or crash it).
+pub(crate) const MAX_EPOCH: Epoch = Epoch(i32::MAX as u32);
+
 impl Replica {
     /// The engine of a standalone server whose recovered log ends at `last_zxid` (all of
     /// it applied by the caller during recovery).
@@ -384,6 +396,18 @@ impl Replica {
             events: VecDeque::new(),
             attempts: 0,
         }
+    }
+
+    /// Recovery: the durable epochs, when they are read after construction (before
+    /// `start`).
+    pub fn restore_epochs(&mut self, epochs: StoredEpochs) {
+        assert!(
+            matches!(self.role, RoleState::Recovering),
+            "restore_epochs after start"
+        );
+        self.accepted = epochs.accepted;
+        self.accepted_promised = epochs.accepted;
+        self.current = epochs.current;
     }
 
     /// Recovery: the state starts from a snapshot at `zxid` (before any `replay`).
@@ -802,9 +826,13 @@ impl Replica {
         if learner_side {
             match &self.role {
                 RoleState::Leading(_) => self.leader_on_message(now, from, m, host),
-                _ => {
-                    // Tell a would-be follower to look elsewhere, unless it was only an
-                    // answer to a ping of ours from an earlier reign.
+                // Following someone else: the would-be follower decided differently and
+                // should look again now rather than after initLimit. While still LOOKING,
+                // say nothing: this server may be about to decide to lead (the follower's
+                // election finished first), and the follower re-sends FOLLOWERINFO until
+                // it does. Rejecting here sent it back to LOOKING just as this server
+                // decided, and the two then missed each other for whole initLimits.
+                RoleState::Following(_) => {
                     if matches!(m.body, B::FollowerInfo { .. }) {
                         self.send_zab(
                             from,
@@ -815,6 +843,7 @@ impl Replica {
                         );
                     }
                 }
+                _ => {}
             }
         } else if let RoleState::Following(f) = &self.role {
             if f.leader == from && f.session == m.session {
