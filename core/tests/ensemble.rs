@@ -322,7 +322,10 @@ fn a_restarted_follower_catches_up_and_serves_the_same_tree() {
 fn a_write_pipelined_behind_the_handshake_succeeds_on_a_follower_too() {
     let mut e = Ensemble::new(3, 12);
     e.settle();
-    for (i, server) in [e.leader().unwrap(), e.followers()[0]].into_iter().enumerate() {
+    for (i, server) in [e.leader().unwrap(), e.followers()[0]]
+        .into_iter()
+        .enumerate()
+    {
         let c = e.open(server);
         e.send_connect(c, SessionId(0), vec![0; 16], Zxid::ZERO);
         let path = format!("/early{i}");
@@ -330,7 +333,10 @@ fn a_write_pipelined_behind_the_handshake_succeeds_on_a_follower_too() {
         let connect = e.await_connect(c).expect("session created");
         assert!(connect.timeout_ms > 0);
         let (h, _) = e.await_reply(c, 1, &create("/", b"", 0)).unwrap();
-        assert_eq!(h.err, 0, "create pipelined behind the handshake on server {server}");
+        assert_eq!(
+            h.err, 0,
+            "create pipelined behind the handshake on server {server}"
+        );
     }
 }
 
@@ -348,13 +354,17 @@ fn a_restarted_server_never_answers_a_new_client_with_an_old_proposal() {
     let (w, _) = e.connect(l);
     e.crash(d);
     let (x, _) = e.connect(s);
-    // Two followers cannot ACK: the proposal for x's create stays uncommitted.
+    // Two followers cannot ACK: the proposal for x's create stays uncommitted. And s
+    // never receives it: it comes back to s only from the leader, after s restarts, with
+    // the tag s's previous incarnation gave it.
     e.cut.insert((a, l));
     e.cut.insert((b, l));
+    e.cut.insert((l, s));
     let before = e.server(l).replica().history().last();
     e.submit(x, 1, &create("/p", b"old", 0));
     assert!(e.run_until(1_000, |e| e.server(l).replica().history().last() != before));
     e.crash(s);
+    e.cut.remove(&(l, s));
     e.run_for(10);
     e.restart(s);
     assert!(e.run_until(5_000, |e| matches!(e.role(s), Some(Role::Following { .. }))));
@@ -381,5 +391,9 @@ fn a_restarted_server_never_answers_a_new_client_with_an_old_proposal() {
     let (xid, err, body) = &replies[0];
     assert_eq!((*xid, *err), (1, 0));
     let resp = Response::decode(1, &mut corral_core::jute::JuteReader::new(body)).unwrap();
-    assert_eq!(resp, Response::Create { path: "/y".into() }, "its own create, not /p");
+    assert_eq!(
+        resp,
+        Response::Create { path: "/y".into() },
+        "its own create, not /p"
+    );
 }

@@ -219,7 +219,11 @@ fn stat(ctx: &Context<'_>, with_clients: bool) -> String {
         alive_connections(ctx),
         st.outstanding_requests,
         st.last_zxid.0,
-        if st.mode.is_empty() { "standalone" } else { st.mode },
+        if st.mode.is_empty() {
+            "standalone"
+        } else {
+            st.mode
+        },
         st.node_count
     ));
     s
@@ -418,7 +422,12 @@ fn mntr(ctx: &Context<'_>) -> String {
         ("version", full_version()),
         (
             "server_state",
-            if st.mode.is_empty() { "standalone" } else { st.mode }.into(),
+            if st.mode.is_empty() {
+                "standalone"
+            } else {
+                st.mode
+            }
+            .into(),
         ),
         ("avg_latency", avg(st.avg_latency_ms)),
         ("max_latency", st.max_latency_ms.to_string()),

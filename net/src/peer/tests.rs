@@ -91,7 +91,9 @@ async fn next_n(rx: &mut Receiver<PeerEvent>, n: usize) -> Vec<PeerEvent> {
 fn ping(n: u64) -> PeerMessage {
     PeerMessage::Zab(ZabMessage {
         session: LearnerSession(n),
-        body: ZabBody::Ping,
+        body: ZabBody::Ping {
+            committed: corral_core::types::Zxid(7),
+        },
     })
 }
 

@@ -24,16 +24,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use corral_core::server::{Output, PeerMessage, PersistToken, Server, StatsSnapshot};
 use corral_core::types::ServerId;
-use corral_core::zab::replica::ZabEvent;
 use corral_core::types::Zxid;
 use corral_core::types::{ConnId, Millis};
+use corral_core::zab::replica::ZabEvent;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::peer::{PeerEvent, PeerNet, PeerNetConfig};
 use crate::fourlw::DEFAULT_TRACE_MASK;
+use crate::peer::{PeerEvent, PeerNet, PeerNetConfig};
 use crate::storage::compactor::{Compactor, CompactorConfig};
 use crate::storage::gate::RewriteGate;
 use crate::storage::log::{self, LogWriter};
@@ -329,7 +329,14 @@ fn launch<C: Core>(
     let task = tokio::spawn(async move {
         let _locks = locks; // held until the driver ends
         driver
-            .run(listener, shell, events_rx, done_rx, shutdown_rx, peer_events)
+            .run(
+                listener,
+                shell,
+                events_rx,
+                done_rx,
+                shutdown_rx,
+                peer_events,
+            )
             .await
     });
     Ok(ServerHandle {
@@ -598,7 +605,10 @@ fn log_zab_event(ev: &ZabEvent) {
     match ev {
         ZabEvent::Looking { reason } => tracing::info!("looking for a leader: {reason}"),
         ZabEvent::Established { epoch, last } => {
-            tracing::info!("leading epoch {}: established with history up to {last}", epoch.0)
+            tracing::info!(
+                "leading epoch {}: established with history up to {last}",
+                epoch.0
+            )
         }
         ZabEvent::FollowerServing { leader, epoch } => {
             tracing::info!("following server {leader} in epoch {}", epoch.0)

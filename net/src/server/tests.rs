@@ -1,7 +1,7 @@
 use super::*;
+use crate::config::Whitelist;
 use corral_core::server::LogEntry;
 use corral_core::snapshot::Image;
-use crate::config::Whitelist;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

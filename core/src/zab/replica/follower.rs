@@ -128,7 +128,11 @@ impl Replica {
         match body {
             ZabBody::LeaderInfo { epoch } if phase == Phase::Discovery => {
                 if epoch >= super::MAX_EPOCH {
-                    self.go_looking(now, host, format!("LEADERINFO epoch {} is out of range", epoch.0));
+                    self.go_looking(
+                        now,
+                        host,
+                        format!("LEADERINFO epoch {} is out of range", epoch.0),
+                    );
                     return;
                 }
                 let promised = self.accepted_promised;
@@ -183,7 +187,11 @@ impl Replica {
                 if zxid < self.history.applied() {
                     // Clients may have seen the newer state: never roll it back.
                     let applied = self.history.applied();
-                    self.go_looking(now, host, format!("SNAP at {zxid} is older than the applied {applied}"));
+                    self.go_looking(
+                        now,
+                        host,
+                        format!("SNAP at {zxid} is older than the applied {applied}"),
+                    );
                     return;
                 }
                 let image = match snapshot::read(&bytes) {
@@ -333,7 +341,9 @@ impl Replica {
         self.go_looking(
             now,
             host,
-            format!("{what} says {zxid} is committed, but the log ends at {last}: a proposal was lost"),
+            format!(
+                "{what} says {zxid} is committed, but the log ends at {last}: a proposal was lost"
+            ),
         );
         true
     }

@@ -700,14 +700,7 @@ impl Replica {
                 break;
             }
             self.leader().syncs.pop_front();
-            self.send_zab(
-                id,
-                session,
-                ZabBody::SyncDone {
-                    req,
-                    committed,
-                },
-            );
+            self.send_zab(id, session, ZabBody::SyncDone { req, committed });
         }
         self.apply_committed(now, host);
     }
