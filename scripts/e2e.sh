@@ -44,7 +44,7 @@ fi
 # scripts/test.sh runs these inside `cargo test --workspace` already and sets E2E_SKIP_RUST.
 if [[ -z "${E2E_SKIP_RUST:-}" ]]; then
   echo "=== Rust suites (zookeeper-client, zkCli.sh, cli_mt) against $CORRAL_E2E_SERVER"
-  timeout -k 10 "$CARGO_TIMEOUT" cargo test -p corral-tests --test zookeeper_client --test cli_tools
+  timeout -k 10 "$CARGO_TIMEOUT" cargo test -p corral-tests --test zookeeper_client --test ensemble_client --test cli_tools
   rc=$?
   if ((rc != 0)); then
     echo "e2e.sh: Rust e2e suites failed (cargo exit $rc)" >&2

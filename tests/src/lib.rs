@@ -16,6 +16,10 @@
 
 /// The ZooKeeper conformance harness (raw client, catalogue, recorder, comparer).
 pub mod conformance;
+/// Ensembles of real server processes.
+pub mod ensemble;
+
+pub use ensemble::TestEnsemble;
 
 use std::fmt;
 use std::fs;
