@@ -428,3 +428,31 @@ fn a_lost_final_ack_is_repaired_by_the_next_ping_answer() {
     }
     panic!("no window with the ACK in flight");
 }
+
+/// A follower makes a proposal durable and crashes before its ACK reaches the leader: the
+/// entry is on its disk but counted nowhere. It must come back with it (or have it
+/// replaced consistently), and nothing committed may be lost.
+#[test]
+fn crash_between_persist_and_ack() {
+    let (mut c, l, fs) = quiet_cluster(21);
+    let f = fs[0];
+    // Its ACKs never arrive; the other follower's do, so the entry commits.
+    c.cut_link(f, l);
+    c.propose_on_leaders();
+    let target = c.nodes[&l].as_ref().unwrap().replica.history().last();
+    let mut durable = false;
+    for _ in 0..5_000 {
+        c.run_for(1);
+        if c.disks[&f].holds(target) && c.disks[&f].tail() >= target {
+            durable = true;
+            break;
+        }
+    }
+    assert!(durable, "the follower made {target} durable");
+    c.crash(f);
+    c.heal();
+    c.run_for(200);
+    c.restart(f);
+    c.settle(20_000);
+    assert!(c.global.contains_key(&target), "{target} committed");
+}

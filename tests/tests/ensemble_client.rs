@@ -107,3 +107,31 @@ async fn a_session_and_its_ephemeral_survive_the_leaders_death() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_members_serve_with_two_of_them_down() {
+    let mut ens = TestEnsemble::start(5);
+    let leader = ens.leader().expect("a leader");
+    let down: Vec<usize> = (0..5).filter(|i| *i != leader).take(2).collect();
+    for i in &down {
+        ens.kill9(*i);
+    }
+    let live: Vec<String> = (0..5)
+        .filter(|i| !down.contains(i))
+        .map(|i| ens.members[i].connect_string())
+        .collect();
+    let client = connect(&live.join(",")).await;
+    within(client.create("/five", b"three of five", &persistent()))
+        .await
+        .unwrap();
+    for i in down {
+        ens.restart(i);
+    }
+    ens.wait_ready();
+    for m in &ens.members {
+        let c = connect(&m.connect_string()).await;
+        within(c.sync("/five")).await.unwrap();
+        let (data, _) = within(c.get_data("/five")).await.unwrap();
+        assert_eq!(data, b"three of five", "member {}", m.id);
+    }
+}
