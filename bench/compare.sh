@@ -4,10 +4,10 @@
 #   bench/compare.sh [options]
 #
 #   --mode standalone|ensemble  standalone (default): one server of each.
-#                               ensemble: ZooKeeper as a 3-server ensemble on loopback;
-#                               Corral has no replication yet and is reported "not
-#                               available" (TODO: start a 3-server Corral ensemble here once
-#                               it exists, same zoo.cfg with server.N lines).
+#                               ensemble: each system as a 3-server ensemble on loopback
+#                               (the same zoo.cfg with server.N lines, myid files), the
+#                               sessions spread over the three; RSS and CPU are summed
+#                               over the three processes.
 #   --rounds R                  rounds (default 3); the order of the systems alternates
 #                               every round so that drift of the machine hits both
 #   --duration S                measured seconds per workload (default 10)
@@ -154,7 +154,7 @@ start_system() { # system dir
   local sys=$1 dir=$2 n port
   SERVER_PIDS=()
   SERVER_ADDRS=""
-  if [[ "$sys" == corral ]]; then
+  if [[ "$sys" == corral && "$MODE" == standalone ]]; then
     port=$(free_port)
     write_cfg "$dir" "$port"
     setsid "$CORRAL_BIN" server --config "$dir/zoo.cfg" >"$dir/server.log" 2>&1 </dev/null &
@@ -177,12 +177,16 @@ start_system() { # system dir
       lines+="server.$n=127.0.0.1:${peers[$((n - 1))]}"$'\n'
     done
     for n in 1 2 3; do
-      write_cfg "$dir/zk$n" "${ports[$((n - 1))]}" "$lines"
-      echo "$n" >"$dir/zk$n/data/myid"
-      setsid "${JAVA:-java}" -Xms"$ZK_HEAP" -Xmx"$ZK_HEAP" -Dzookeeper.admin.enableServer=false \
-        -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$ZK_CP" \
-        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zk$n/zoo.cfg" \
-        >"$dir/zk$n/server.log" 2>&1 </dev/null &
+      write_cfg "$dir/s$n" "${ports[$((n - 1))]}" "$lines"
+      echo "$n" >"$dir/s$n/data/myid"
+      if [[ "$sys" == corral ]]; then
+        setsid "$CORRAL_BIN" server --config "$dir/s$n/zoo.cfg" >"$dir/s$n/server.log" 2>&1 </dev/null &
+      else
+        setsid "${JAVA:-java}" -Xms"$ZK_HEAP" -Xmx"$ZK_HEAP" -Dzookeeper.admin.enableServer=false \
+          -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$ZK_CP" \
+          org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/s$n/zoo.cfg" \
+          >"$dir/s$n/server.log" 2>&1 </dev/null &
+      fi
       SERVER_PIDS+=($!)
       SERVER_ADDRS+="${SERVER_ADDRS:+,}127.0.0.1:${ports[$((n - 1))]}"
     done
@@ -268,12 +272,6 @@ echo "compare.sh: mode $MODE, $ROUNDS rounds, ${DURATION}s per workload (+${WARM
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then order=(corral zookeeper); else order=(zookeeper corral); fi
   for sys in "${order[@]}"; do
-    if [[ "$sys" == corral && "$MODE" == ensemble ]]; then
-      # TODO(ensemble): Corral has no replication yet. Start 3 Corral servers with the
-      # same zoo.cfg server.N lines here once it has, and drop this skip.
-      echo "compare.sh: round $round: corral ensemble not available" >&2
-      continue
-    fi
     dir=$TMP/$sys-r$round
     mkdir -p "$dir"
     echo "compare.sh: round $round: $sys" >&2
@@ -326,15 +324,13 @@ for r in rows:
         f(r["ratio_p99"], "%.2f"), f(mib(z["rss_max_kb"]), "%.0f"), f(mib(c["rss_max_kb"]), "%.0f"),
         f(z["server_cpu_us_per_op"], "%.1f"), f(c["server_cpu_us_per_op"], "%.1f"),
         f"{z['errors'] if z['errors'] is not None else 'n/a'}/{c['errors'] if c['errors'] is not None else 'n/a'}"))
-if mode == "ensemble":
-    print("# corral: not available in ensemble mode (no replication yet)")
 doc = {"mode": mode, "rounds": int(rounds), "duration_s": float(dur), "warmup_s": float(warm),
        "sessions": int(sess), "pipeline": int(pipe), "value_size": int(vsize),
        "zookeeper_version": zkver, "zookeeper_heap": heap,
        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                    "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                                 if l.startswith("model name")), "unknown")},
-       "corral_available": mode == "standalone", "summary": rows, "runs": runs}
+       "summary": rows, "runs": runs}
 json.dump(doc, open(out, "w"), indent=1)
 print(f"# JSON: {out}")
 PY
