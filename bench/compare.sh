@@ -16,6 +16,8 @@
 #                               create,set,get,exists,mixed,multi,watch,ephemeral-churn)
 #   --sessions N --pipeline D --value-size B --keys K --read-pct P
 #                               passed to `corral bench` (defaults 32, 16, 100, 64, 90)
+#   --rate R                    offered load in ops/s (open loop, `corral bench --rate`):
+#                               latency at a fixed load instead of maximum throughput
 #   --zk-heap SIZE              ZooKeeper's -Xmx and -Xms (default 1g)
 #   --out FILE                  JSON results (default bench-results-<time>.json)
 #   --keep                      keep the temp dir (data dirs, logs, raw results)
@@ -43,6 +45,7 @@ PIPELINE=16
 VALUE_SIZE=100
 KEYS=64
 READ_PCT=90
+RATE=
 ZK_HEAP=1g
 OUT=bench-results-$(date +%Y%m%d-%H%M%S).json
 KEEP=0
@@ -60,6 +63,7 @@ while (($#)); do
     --value-size) VALUE_SIZE=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --read-pct) READ_PCT=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
     --zk-heap) ZK_HEAP=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -236,7 +240,7 @@ run_workload() { # system round workload
   start=$(date +%s.%N)
   "$CORRAL_BIN" bench --servers "$SERVER_ADDRS" --workload "$w" --sessions "$SESSIONS" \
     --pipeline "$PIPELINE" --value-size "$VALUE_SIZE" --keys "$KEYS" --read-pct "$READ_PCT" \
-    --duration "$DURATION" --warmup "$WARMUP" --json --quiet >"$out" 2>"$err" &
+    --duration "$DURATION" --warmup "$WARMUP" ${RATE:+--rate "$RATE"} --json --quiet >"$out" 2>"$err" &
   local bench=$!
   while kill -0 "$bench" 2>/dev/null; do
     r=$(rss_kb)

@@ -236,18 +236,28 @@ async fn session_task(
                 })
                 .await
             {
-                Ok((0, _)) => {
-                    session::run_pipelined(
-                        conn,
-                        &mut model,
-                        args.pipeline,
-                        limit,
-                        control,
-                        live,
-                        &mut res,
-                    )
-                    .await
-                }
+                Ok((0, _)) => match args.send_interval() {
+                    None => {
+                        session::run_pipelined(
+                            conn,
+                            &mut model,
+                            args.pipeline,
+                            limit,
+                            control,
+                            live,
+                            &mut res,
+                        )
+                        .await
+                    }
+                    Some(interval) => {
+                        let pace = session::Pace {
+                            depth: args.pipeline,
+                            interval,
+                        };
+                        session::run_paced(conn, &mut model, pace, limit, control, live, &mut res)
+                            .await
+                    }
+                },
                 Ok((err, _)) => Err(std::io::Error::other(format!("sync: {}", err_name(err)))),
                 Err(e) => Err(e),
             }

@@ -87,6 +87,12 @@ pub struct BenchArgs {
     /// Seconds of load before measuring starts.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Offered load in ops/s over all sessions (open loop): each session sends on a fixed
+    /// schedule, at most `--pipeline` in flight, and latency counts from the scheduled
+    /// send time, so a server that falls behind shows it. Without it, each session keeps
+    /// its pipeline full (closed loop, maximum throughput).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Root path for the bench's nodes, created if missing. Each run works under a fresh
     /// child of it.
     #[arg(long, default_value = "/corral-bench")]
@@ -120,6 +126,7 @@ impl BenchArgs {
             duration: 10.0,
             ops: None,
             warmup: 1.0,
+            rate: None,
             prefix: "/corral-bench".into(),
             cleanup: false,
             session_timeout_ms: 30_000,
@@ -158,6 +165,14 @@ impl BenchArgs {
         if self.ops == Some(0) {
             return Err("--ops must be at least 1".into());
         }
+        if let Some(r) = self.rate {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err("--rate must be positive".into());
+            }
+            if self.workload == Workload::EphemeralChurn {
+                return Err("--rate does not apply to ephemeral-churn".into());
+            }
+        }
         if !self.prefix.starts_with('/') || self.prefix.ends_with('/') || self.prefix.contains("//")
         {
             return Err("--prefix must be an absolute path without a trailing slash".into());
@@ -173,5 +188,11 @@ impl BenchArgs {
     /// The warm-up time.
     pub fn warmup(&self) -> Duration {
         Duration::from_secs_f64(self.warmup)
+    }
+
+    /// With `--rate`: the time between two sends of one session.
+    pub fn send_interval(&self) -> Option<Duration> {
+        self.rate
+            .map(|r| Duration::from_secs_f64(self.sessions as f64 / r))
     }
 }

@@ -345,6 +345,166 @@ pub async fn run_pipelined(
     Ok(())
 }
 
+/// How a paced (open-loop) session sends.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Requests in flight at most.
+    pub depth: usize,
+    /// Time between two scheduled sends.
+    pub interval: Duration,
+}
+
+/// Take one whole frame off the front of `buf`, if there is one.
+fn take_frame(buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if len < 0 || len as usize > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("reply frame length {len}"),
+        ));
+    }
+    let end = 4 + len as usize;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    let frame = buf[4..end].to_vec();
+    buf.drain(..end);
+    Ok(Some(frame))
+}
+
+/// Run a request/reply workload on a fixed schedule (open loop): one send every
+/// `pace.interval`, at most `pace.depth` in flight, latency measured from the scheduled
+/// send time (so time a request waited because the server fell behind counts, rather than
+/// being hidden by the client slowing down: no coordinated omission). Then close the
+/// session.
+pub async fn run_paced(
+    conn: Conn,
+    model: &mut SessionModel,
+    pace: Pace,
+    limit: Option<u64>,
+    control: &Control,
+    live: &Live,
+    res: &mut SessionResult,
+) -> io::Result<()> {
+    let Conn {
+        reader,
+        mut writer,
+        mut next_xid,
+        ..
+    } = conn;
+    // Reading through our own buffer: `read_buf` can be abandoned in a select without
+    // losing bytes, which a framed read cannot.
+    let mut buf: Vec<u8> = reader.buffer().to_vec();
+    let mut rd = reader.into_inner();
+    let mut quota = Quota {
+        control,
+        limit,
+        issued: 0,
+    };
+    let mut pending: VecDeque<Pending> = VecDeque::with_capacity(pace.depth);
+    let mut wbuf = Vec::new();
+    let mut next = tokio::time::Instant::now();
+    let mut stopping = false;
+    let mut close_xid = None;
+    // A send that is due while the pipeline is full waits for the server: its latency
+    // counts from the scheduled time. One that is only late because the timer woke up late
+    // (tokio's resolution is a millisecond) counts from when it really left.
+    let mut held = false;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= next && pending.len() >= pace.depth {
+            held = true;
+        }
+        while !stopping && pending.len() < pace.depth && now >= next {
+            let Some(measured) = quota.take() else {
+                stopping = true;
+                break;
+            };
+            let (req, expect) = model.next_op();
+            let xid = next_xid;
+            next_xid = next_xid.wrapping_add(1).max(1);
+            wbuf.extend_from_slice(&encode_request_frame(xid, &req));
+            pending.push_back(Pending {
+                xid,
+                op: req.op(),
+                expect,
+                sent: if held {
+                    next.into_std()
+                } else {
+                    now.into_std()
+                },
+                measured,
+            });
+            next += pace.interval;
+        }
+        if now < next {
+            held = false;
+        }
+        if stopping && pending.is_empty() && close_xid.is_none() {
+            let xid = next_xid;
+            wbuf.extend_from_slice(&encode_request_frame(xid, &Request::CloseSession));
+            close_xid = Some(xid);
+        }
+        if !wbuf.is_empty() {
+            writer.write_all(&wbuf).await?;
+            wbuf.clear();
+        }
+        while let Some(frame) = take_frame(&mut buf)? {
+            let now = Instant::now();
+            let hdr = ReplyHeader::read(&mut JuteReader::new(&frame))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let body = &frame[16..];
+            match hdr.xid {
+                op::XID_NOTIFICATION => match model.on_notification(body) {
+                    Err(e) => res.error(live, e),
+                    Ok(()) => {
+                        live.notifications.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+                op::XID_PING => {}
+                xid if Some(xid) == close_xid => {
+                    if hdr.err != 0 {
+                        res.error(live, format!("closeSession: error {}", hdr.err));
+                    }
+                    res.notifications = model.notifications;
+                    return Ok(());
+                }
+                xid => {
+                    let Some(p) = pending.pop_front() else {
+                        return Err(desync(-1, xid));
+                    };
+                    if p.xid != xid {
+                        return Err(desync(p.xid, xid));
+                    }
+                    if let Err(e) = model.verify(p.op, p.expect, hdr.err, body) {
+                        res.error(live, e);
+                    }
+                    res.done(live, p.measured, p.sent, now);
+                }
+            }
+        }
+        if stopping && pending.is_empty() && close_xid.is_none() {
+            // Everything answered: go round once more to send the close.
+            continue;
+        }
+        let may_send = !stopping && pending.len() < pace.depth;
+        tokio::select! {
+            r = rd.read_buf(&mut buf) => {
+                if r? == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"));
+                }
+            }
+            _ = tokio::time::sleep_until(next), if may_send => {}
+            _ = tokio::time::sleep(REPLY_TIMEOUT) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply for 30 s"));
+            }
+        }
+    }
+}
+
 /// Run ephemeral churn: every op is a new session to `addr` that checks, creates, closes.
 pub async fn run_churn(
     addr: SocketAddr,
