@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use corral_net::config::Config;
 use corral_net::server;
 
+// glibc's malloc was a sixth of a loaded leader's CPU (many small, short-lived
+// allocations across the tokio worker threads); mimalloc's thread-local free lists do the
+// same work for much less, and return memory to the OS more readily.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Corral: a ZooKeeper-compatible coordination service.
 #[derive(Parser)]
 #[command(version)]
