@@ -397,3 +397,35 @@ fn a_restarted_server_never_answers_a_new_client_with_an_old_proposal() {
         "its own create, not /p"
     );
 }
+
+/// Found by the simulator: a follower answered a sync, and ran the reads its session sent
+/// right after it, only after applying that session's later writes (the leader's COMMIT
+/// covered them before its SYNC answer went out). A read sent before a write must not see
+/// it.
+#[test]
+fn a_read_behind_a_sync_on_a_follower_never_sees_the_sessions_later_write() {
+    for seed in 0..20 {
+        let mut e = Ensemble::new(3, 100 + seed);
+        e.settle();
+        let f = e.followers()[0];
+        let (c, _) = e.connect(f);
+        e.submit(c, 1, &create("/a", b"", 0));
+        e.submit(c, 2, &Request::Sync { path: "/a".into() });
+        e.submit(c, 3, &get("/b", false));
+        e.submit(c, 4, &create("/b", b"", 0));
+        let (h, _) = e.await_reply(c, 3, &get("/", false)).unwrap();
+        assert_eq!(
+            h.err,
+            ErrorCode::NoNode.code(),
+            "seed {seed}: the read saw a later write"
+        );
+        let (h4, _) = e.await_reply(c, 4, &create("/", b"", 0)).unwrap();
+        assert_eq!(h4.err, 0);
+        assert!(
+            h.zxid < h4.zxid,
+            "seed {seed}: read reply zxid {} >= the later write's {}",
+            h.zxid,
+            h4.zxid
+        );
+    }
+}

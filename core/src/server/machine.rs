@@ -652,6 +652,17 @@ impl State {
             self.handle_write(now, conn, hdr, req, payload, at_front);
             return;
         }
+        // Following: a sync goes to the leader at once, in order with the session's writes
+        // (ZooKeeper's follower forwards it as it forwards writes), even while earlier
+        // replies are pending: held back until it reached the front of the queue, it would
+        // reach the leader after writes the session sent later, and the reads behind it
+        // would see them (found by the simulator).
+        if let Request::Sync { path } = &req {
+            if self.follows() && session_ok {
+                self.forward_sync(now, conn, hdr.xid, path.clone(), at_front);
+                return;
+            }
+        }
         // A standalone server orders every read behind every write received before it
         // (ZooKeeper's single Prep → Sync → Final pipeline, which clients rely on). In an
         // ensemble, as in ZooKeeper, a read only waits for its own session's earlier

@@ -358,6 +358,9 @@ impl Ensemble {
             }
         }
         for id in self.ids() {
+            // Group commit: everything due completes, and one acknowledgement (the last
+            // token) covers it all, as a driver whose fsync covered several requests may do.
+            let mut last = None;
             while let Some(&(at, token, _)) = self.disks[&id].pending.front() {
                 if at > now || self.servers[&id].is_none() {
                     break;
@@ -370,6 +373,9 @@ impl Ensemble {
                     .pop_front()
                     .unwrap();
                 self.disks.get_mut(&id).unwrap().complete(op);
+                last = Some(token);
+            }
+            if let Some(token) = last {
                 self.servers
                     .get_mut(&id)
                     .unwrap()

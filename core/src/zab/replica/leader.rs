@@ -692,15 +692,30 @@ impl Replica {
         if committed == before {
             return;
         }
-        for (id, session) in self.leader_ref().forwarding() {
-            self.send_zab(id, session, ZabBody::Commit { zxid: committed });
-        }
+        let forwarding = self.leader_ref().forwarding();
+        // A learner's SYNC goes out right after the COMMIT of the point it waited for and
+        // before any later COMMIT (as ZooKeeper queues it): the learner then answers its
+        // client, and runs what that session sent after the sync, before applying that
+        // session's later writes. One cumulative COMMIT past the point would have let
+        // them in first (found by the simulator: a FIFO violation).
+        let mut sent = before;
         while let Some(&(z, id, session, req)) = self.leader_ref().syncs.front() {
             if z > committed {
                 break;
             }
             self.leader().syncs.pop_front();
-            self.send_zab(id, session, ZabBody::SyncDone { req, committed });
+            if z > sent {
+                for &(to, s) in &forwarding {
+                    self.send_zab(to, s, ZabBody::Commit { zxid: z });
+                }
+                sent = z;
+            }
+            self.send_zab(id, session, ZabBody::SyncDone { req, committed: z });
+        }
+        if committed > sent {
+            for &(to, s) in &forwarding {
+                self.send_zab(to, s, ZabBody::Commit { zxid: committed });
+            }
         }
         self.apply_committed(now, host);
     }
