@@ -1,7 +1,10 @@
 //! A client host: one simulated ZooKeeper client, the core `Client` state machine over a
 //! turmoil TCP stream, running a seeded workload and recording every operation.
 //!
-//! The client keeps its session across connection losses (it reconnects and resumes); when
+//! Its connect string is a seeded order of the servers. It connects to one; when the
+//! connection fails, is refused or is lost, it moves to the next, round robin, keeping its
+//! session id, password and `lastZxidSeen` (the `Client` sends them), as ZooKeeper clients
+//! do. The client keeps its session across connection losses (it reconnects and resumes); when
 //! the server says the session expired, or after it closed the session itself, it starts a
 //! new `Client` (a new incarnation and session). It submits operations until the workload
 //! ends, keeping at most `max_outstanding` in flight, then waits up to the drain time for
@@ -59,8 +62,19 @@ struct Driver {
     next_gen: u64,
     /// Waiting for the closeSession reply: submit nothing else.
     closing: bool,
+    /// The next request, drawn ahead (with `Knobs::isolate_syncs`, a sync waits until
+    /// nothing else is outstanding).
+    next_req: Option<Request>,
+    /// A sync is outstanding (counted only with `isolate_syncs`).
+    sync_pending: bool,
     reconnect_at: u64,
     next_op_at: u64,
+    /// Position in the connect string of the server to try next.
+    next_server: usize,
+    /// The server of the current (or last) connection, and the server the session last
+    /// completed a handshake with.
+    server: usize,
+    session_server: Option<usize>,
 }
 
 impl Driver {
@@ -80,18 +94,31 @@ impl Driver {
         }
     }
 
+    /// The next server of the connect string, round robin.
+    fn advance(&mut self) {
+        self.next_server += 1;
+    }
+
     async fn connect(&mut self, tx: &mpsc::UnboundedSender<(u64, Inbound)>) {
         let timeout = Duration::from_millis(self.config.connect_timeout_ms as u64);
-        let target = (server_host(0), CLIENT_PORT);
+        let order = &self.ctx.scenario.connect[self.ctx.index];
+        self.server = order[self.next_server % order.len()];
+        let target = (server_host(self.server), CLIENT_PORT);
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                self.trace(format!("connect failed: {}", e.kind()));
+                self.trace(format!(
+                    "connect to {} failed: {}",
+                    server_host(self.server),
+                    e.kind()
+                ));
+                self.advance();
                 self.reconnect_at = sim_ms() + self.rng.range(50, 500) as u64;
                 return;
             }
             Err(_) => {
-                self.trace("connect timed out");
+                self.trace(format!("connect to {} timed out", server_host(self.server)));
+                self.advance();
                 self.reconnect_at = sim_ms() + self.rng.range(50, 500) as u64;
                 return;
             }
@@ -114,13 +141,36 @@ impl Driver {
             reader,
         });
         self.trace(format!(
-            "tcp connected (conn gen {gen}), handshake for session {}",
-            self.client.session_id()
+            "tcp connected to {} (conn gen {gen}), handshake for session {} last zxid {}",
+            server_host(self.server),
+            self.client.session_id(),
+            self.client.last_zxid_seen()
         ));
     }
 
+    /// Whether the next request may go now: with `isolate_syncs`, a sync goes only when
+    /// nothing is outstanding, and nothing goes while it is.
+    fn may_submit(&mut self) -> bool {
+        if !self.ctx.scenario.isolate_syncs {
+            return true;
+        }
+        if self.sync_pending {
+            return false;
+        }
+        let next = self
+            .next_req
+            .get_or_insert_with(|| self.workload.next_request());
+        !matches!(next, Request::Sync { .. }) || self.pending.is_empty()
+    }
+
     fn submit(&mut self) {
-        let req = self.workload.next_request();
+        let req = self
+            .next_req
+            .take()
+            .unwrap_or_else(|| self.workload.next_request());
+        if self.ctx.scenario.isolate_syncs && matches!(req, Request::Sync { .. }) {
+            self.sync_pending = true;
+        }
         let now = wall_ms();
         let xid = self.next_xid;
         self.next_xid += 1;
@@ -158,12 +208,20 @@ impl Driver {
                 session_id,
                 timeout_ms,
                 ..
-            } => self.trace(format!(
-                "session {session_id} connected, timeout {timeout_ms}ms"
-            )),
+            } => {
+                self.trace(format!(
+                    "session {session_id} connected to {}, timeout {timeout_ms}ms",
+                    server_host(self.server)
+                ));
+                if self.session_server.is_some_and(|s| s != self.server) {
+                    self.ctx.history.session_moved();
+                }
+                self.session_server = Some(self.server);
+            }
             ClientEvent::Disconnected { reason } => {
                 self.trace(format!("disconnected: {reason:?}"));
                 self.drop_transport();
+                self.advance();
                 self.reconnect_at = sim_ms() + self.rng.range(10, 300) as u64;
             }
             ClientEvent::Expired | ClientEvent::Closed | ClientEvent::AuthFailed => {
@@ -218,6 +276,9 @@ impl Driver {
             zxid.map_or("-".to_owned(), |z| z.to_string())
         ));
         let req = self.ctx.history.request(index);
+        if matches!(req, Request::Sync { .. }) {
+            self.sync_pending = false;
+        }
         if let Ok(body) = &result {
             self.workload.observe(&req, body);
         }
@@ -236,6 +297,7 @@ impl Driver {
         self.next_xid = 1;
         self.closing = false;
         self.workload.new_session();
+        self.session_server = None;
         self.reconnect_at = sim_ms() + self.rng.range(10, 300) as u64;
         self.trace(format!("new client incarnation {}", self.incarnation));
     }
@@ -263,8 +325,13 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
         transport: None,
         next_gen: 0,
         closing: false,
+        next_req: None,
+        sync_pending: false,
         reconnect_at: 0,
         next_op_at: 0,
+        next_server: 0,
+        server: 0,
+        session_server: None,
         name,
         ctx,
     };
@@ -282,7 +349,8 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
             d.pump();
             continue;
         }
-        let can_submit = working && !d.closing && d.pending.len() < max_outstanding;
+        let can_submit =
+            working && !d.closing && d.pending.len() < max_outstanding && d.may_submit();
         let client_deadline = d
             .client
             .next_deadline()

@@ -46,7 +46,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(name: &'static str) -> Verdict {
+    pub fn new(name: &'static str) -> Verdict {
         Verdict {
             name,
             checked: 0,
@@ -56,7 +56,7 @@ impl Verdict {
         }
     }
 
-    fn fail(&mut self, what: String) {
+    pub fn fail(&mut self, what: String) {
         self.count += 1;
         if self.violations.len() < MAX_LISTED {
             self.violations.push(what);
@@ -79,6 +79,10 @@ pub struct Input<'a> {
     /// Simulated ms from which no fault is active.
     pub heal_ms: u64,
     pub clients: usize,
+    /// The history comes from an ensemble: reads are sequentially consistent (a server
+    /// answers from its own, possibly lagging, state), so the real-time rules bind writes
+    /// only.
+    pub ensemble: bool,
 }
 
 /// Errors a server returns for a write without logging a txn for it.
@@ -144,10 +148,17 @@ impl<'a> Facts<'a> {
                 }
                 (true, None) => {
                     txn_of[op.index] = in_log;
-                    pos[op.index] = in_log.map(|p| Pos {
-                        zxid: input.log[p].hdr.zxid,
-                        strict: true,
-                    });
+                    // An unanswered write that landed as an error txn had no effect (for
+                    // example SessionMoved: the request reached the leader after its
+                    // session had moved on): it has no place in the order.
+                    pos[op.index] = in_log
+                        .filter(|p| {
+                            !matches!(input.log[*p].txn, corral_core::txn::Txn::Error { .. })
+                        })
+                        .map(|p| Pos {
+                            zxid: input.log[p].hdr.zxid,
+                            strict: true,
+                        });
                 }
                 (false, Some(z)) => {
                     pos[op.index] = Some(Pos {
@@ -231,6 +242,7 @@ fn linearizable(f: &Facts) -> Verdict {
         hints: &hints,
         expiry_hints: &expiry_hints,
         max_steps: SEARCH_STEPS_PER_OP * ops.len() as u64 + 10_000,
+        sequential_reads: f.input.ensemble,
     });
     search_verdict(v, r)
 }
@@ -285,6 +297,7 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
         log: &[],
         heal_ms: 0,
         clients: 0,
+        ensemble: false,
     };
     let f = Facts::new(input);
     let hints: Vec<Option<Zxid>> = ops.iter().map(Op::reply_zxid).collect();
@@ -293,6 +306,7 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
         hints: &hints,
         expiry_hints: &BTreeMap::new(),
         max_steps,
+        sequential_reads: false,
     });
     vec![
         order::real_time(&f),
