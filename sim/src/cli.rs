@@ -173,7 +173,14 @@ pub fn table_row(r: &RunReport) -> String {
         .filter(|v| !v.passed())
         .map(|v| v.name)
         .collect();
-    let verdict = if r.passed() && r.verdicts.iter().any(|v| v.note.is_some()) {
+    let noted = |prefix: &str| {
+        r.verdicts
+            .iter()
+            .any(|v| v.note.as_deref().is_some_and(|n| n.starts_with(prefix)))
+    };
+    let verdict = if r.passed() && noted("tolerated") {
+        "pass (known core bug tolerated)".to_owned()
+    } else if r.passed() && noted("inconclusive") {
         "pass (search inconclusive)".to_owned()
     } else if r.passed() {
         "pass".to_owned()

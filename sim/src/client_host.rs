@@ -29,6 +29,41 @@ use crate::trace::{sim_ms, Trace};
 use crate::wire::{read_frames, write_frames, Inbound, Outbound};
 use crate::workload::Workload;
 
+/// Between the fault controller and the clients: per client, a server to move its session
+/// to now (dropping its connection, as a client rebalancing its connections does), and the
+/// server its session is connected to now.
+#[derive(Clone, Debug, Default)]
+pub struct Moves(Rc<std::cell::RefCell<Vec<(Option<usize>, Option<usize>)>>>);
+
+impl Moves {
+    /// For `clients` clients.
+    pub fn new(clients: usize) -> Moves {
+        Moves(Rc::new(std::cell::RefCell::new(vec![
+            (None, None);
+            clients
+        ])))
+    }
+
+    /// Order client `c` to move its session to server `s`.
+    pub fn order(&self, c: usize, s: usize) {
+        self.0.borrow_mut()[c].0 = Some(s);
+    }
+
+    fn take(&self, c: usize) -> Option<usize> {
+        self.0.borrow_mut()[c].0.take()
+    }
+
+    fn connected(&self, c: usize, s: Option<usize>) {
+        self.0.borrow_mut()[c].1 = s;
+    }
+
+    /// The clients whose session is connected to server `s` now.
+    pub fn clients_of(&self, s: usize) -> Vec<usize> {
+        let v = self.0.borrow();
+        (0..v.len()).filter(|c| v[*c].1 == Some(s)).collect()
+    }
+}
+
 /// What a client host needs from the world.
 #[derive(Clone)]
 pub struct ClientCtx {
@@ -36,6 +71,7 @@ pub struct ClientCtx {
     pub scenario: Rc<Scenario>,
     pub trace: Trace,
     pub history: History,
+    pub moves: Moves,
 }
 
 struct Transport {
@@ -75,6 +111,8 @@ struct Driver {
     /// completed a handshake with.
     server: usize,
     session_server: Option<usize>,
+    /// A server the controller ordered a move to, taken by the next `advance`.
+    move_to: Option<usize>,
 }
 
 impl Driver {
@@ -88,15 +126,39 @@ impl Driver {
     }
 
     fn drop_transport(&mut self) {
+        self.ctx.moves.connected(self.ctx.index, None);
         if let Some(t) = self.transport.take() {
             let _ = t.writer.send(Outbound::Close);
             t.reader.abort();
         }
     }
 
-    /// The next server of the connect string, round robin.
+    /// The next server of the connect string, round robin (or the one the controller
+    /// ordered a move to).
     fn advance(&mut self) {
-        self.next_server += 1;
+        match self.move_to.take() {
+            Some(s) => {
+                let order = &self.ctx.scenario.connect[self.ctx.index];
+                self.next_server = order.iter().position(|x| *x == s).unwrap_or(0);
+            }
+            None => self.next_server += 1,
+        }
+    }
+
+    /// A move ordered by the fault controller: drop the connection, go to that server.
+    fn take_move(&mut self) {
+        let Some(s) = self.ctx.moves.take(self.ctx.index) else {
+            return;
+        };
+        self.trace(format!("moves its session to {}", server_host(s)));
+        self.move_to = Some(s);
+        if self.transport.is_some() {
+            self.client.connection_lost(wall_ms());
+            self.pump();
+            self.reconnect_at = sim_ms();
+        } else {
+            self.advance();
+        }
     }
 
     async fn connect(&mut self, tx: &mpsc::UnboundedSender<(u64, Inbound)>) {
@@ -217,6 +279,7 @@ impl Driver {
                     self.ctx.history.session_moved();
                 }
                 self.session_server = Some(self.server);
+                self.ctx.moves.connected(self.ctx.index, Some(self.server));
             }
             ClientEvent::Disconnected { reason } => {
                 self.trace(format!("disconnected: {reason:?}"));
@@ -332,6 +395,7 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
         next_server: 0,
         server: 0,
         session_server: None,
+        move_to: None,
         name,
         ctx,
     };
@@ -344,6 +408,7 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
         if now >= sc.end_ms() || (!working && d.pending.is_empty()) {
             break;
         }
+        d.take_move();
         if d.transport.is_none() && now >= d.reconnect_at {
             d.connect(&tx).await;
             d.pump();

@@ -19,6 +19,7 @@ use std::time::Duration;
 use corral_core::server::Role;
 use turmoil::Sim;
 
+use crate::client_host::Moves;
 use crate::cluster::SharedCluster;
 use crate::coverage::SOON_AFTER_SNAPSHOT_MS;
 use crate::disk::DiskSet;
@@ -35,6 +36,9 @@ pub enum Action {
     End(usize),
     /// A flapping link (fault `id`) goes down (`cut`) or up.
     Flap { id: usize, cut: bool },
+    /// Halfway through a lagging follower (fault `id`), when the follower is behind: its
+    /// client is cut off from every other server and moves its session to it.
+    Move(usize),
 }
 
 /// Every action of the scenario with its time, in time order (ties keep fault order).
@@ -50,6 +54,9 @@ pub fn timeline(sc: &Scenario) -> Vec<(u64, Action)> {
                 cut = !cut;
                 t += period_ms;
             }
+        }
+        if let FaultKind::LaggingFollower { duration_ms, .. } = f.kind {
+            out.push((f.at_ms + duration_ms / 2, Action::Move(id)));
         }
         if !matches!(f.kind, FaultKind::CrashInSync { .. }) {
             out.push((f.end_ms(), Action::End(id)));
@@ -100,6 +107,8 @@ enum Active {
     Held(usize, usize),
     /// Raised latency on these host pairs.
     Spikes(Vec<(usize, usize)>, u64),
+    /// A lagging follower: the cut links of its client and the raised latency.
+    Lag(Vec<(usize, usize)>, Vec<(usize, usize)>, u64),
 }
 
 /// The controller's view of the faults in force.
@@ -108,6 +117,7 @@ pub struct Controller {
     disks: DiskSet,
     trace: Trace,
     cluster: SharedCluster,
+    moves: Moves,
     rng: Rng,
     hosts: Vec<String>,
     cuts: BTreeMap<(usize, usize), u32>,
@@ -136,6 +146,7 @@ impl Controller {
         disks: DiskSet,
         trace: Trace,
         cluster: SharedCluster,
+        moves: Moves,
     ) -> Controller {
         let mut hosts: Vec<String> = (0..sc.servers).map(server_host).collect();
         hosts.extend((0..sc.clients).map(client_host));
@@ -145,6 +156,7 @@ impl Controller {
             disks,
             trace,
             cluster,
+            moves,
             hosts,
             cuts: BTreeMap::new(),
             held: BTreeMap::new(),
@@ -361,6 +373,37 @@ impl Controller {
         match action {
             Action::Start(id) => self.start(sim, ms, *id),
             Action::End(id) => self.end(sim, ms, *id),
+            Action::Move(id) => {
+                let Some(Active::Lag(_, pairs, latency_ms)) = self.active.get(id).cloned() else {
+                    return;
+                };
+                let FaultKind::LaggingFollower { client, .. } = self.sc.faults[*id].kind else {
+                    unreachable!("a move belongs to a lagging follower")
+                };
+                let (l, f) = pairs[0];
+                // Preferably a client of the leader: it has seen the newest state.
+                let of_leader = self.moves.clients_of(l);
+                let client = if of_leader.is_empty() {
+                    client
+                } else {
+                    of_leader[client % of_leader.len()]
+                };
+                let c = self.client(client);
+                self.note(
+                    ms,
+                    format!(
+                        "{} reaches only lagging {} and moves its session there",
+                        client_host(client),
+                        self.hosts[f]
+                    ),
+                );
+                let others: Vec<(usize, usize)> =
+                    self.servers().filter(|s| *s != f).map(|s| (c, s)).collect();
+                let cuts = self.cut_both(sim, &others, ms);
+                self.active
+                    .insert(*id, Active::Lag(cuts, pairs, latency_ms));
+                self.moves.order(client, f);
+            }
             Action::Flap { id, cut } => {
                 let Some(Active::Flap(pairs, is_cut)) = self.active.get(id).cloned() else {
                     return;
@@ -497,6 +540,37 @@ impl Controller {
                     .collect();
                 self.spike(sim, id, pairs, latency_ms);
             }
+            FaultKind::LaggingFollower {
+                client, latency_ms, ..
+            } => {
+                let (Some(l), Some(f)) =
+                    (self.resolve(Target::Leader), self.resolve(Target::Follower))
+                else {
+                    self.note(ms, format!("lagging follower #{id} skipped: no leader"));
+                    return;
+                };
+                self.note(
+                    ms,
+                    format!(
+                        "{} lags behind leader {} (up to {latency_ms}ms); {} will move there",
+                        self.hosts[f],
+                        self.hosts[l],
+                        client_host(client)
+                    ),
+                );
+                let pairs = vec![(l, f)];
+                for &(a, b) in &pairs {
+                    self.spikes
+                        .entry((a.min(b), a.max(b)))
+                        .or_default()
+                        .push(latency_ms);
+                    self.set_latency(sim, a, b);
+                }
+                self.active
+                    .insert(id, Active::Lag(Vec::new(), pairs, latency_ms));
+                self.stats.partitions += 1;
+                self.stats.delay_spikes += 1;
+            }
             FaultKind::ServerDelay { latency_ms, .. } => {
                 self.note(
                     ms,
@@ -559,16 +633,27 @@ impl Controller {
             }
             Active::Spikes(pairs, latency_ms) => {
                 self.note(ms, format!("delay spike of {latency_ms}ms over"));
-                for (a, b) in pairs {
-                    let s = self
-                        .spikes
-                        .get_mut(&(a.min(b), a.max(b)))
-                        .expect("spike active");
-                    let i = s.iter().position(|x| *x == latency_ms).expect("spike");
-                    s.remove(i);
-                    self.set_latency(sim, a, b);
-                }
+                self.unspike(sim, &pairs, latency_ms);
             }
+            Active::Lag(cuts, pairs, latency_ms) => {
+                self.note(ms, format!("lagging follower #{id} over"));
+                for (a, b) in cuts {
+                    self.uncut(sim, a, b, ms);
+                }
+                self.unspike(sim, &pairs, latency_ms);
+            }
+        }
+    }
+
+    fn unspike(&mut self, sim: &Sim, pairs: &[(usize, usize)], latency_ms: u64) {
+        for &(a, b) in pairs {
+            let s = self
+                .spikes
+                .get_mut(&(a.min(b), a.max(b)))
+                .expect("spike active");
+            let i = s.iter().position(|x| *x == latency_ms).expect("spike");
+            s.remove(i);
+            self.set_latency(sim, a, b);
         }
     }
 

@@ -17,6 +17,7 @@ pub mod model;
 mod order;
 pub mod plant;
 pub mod search;
+mod sessions;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -209,6 +210,7 @@ pub fn check_all(input: Input<'_>) -> Vec<Verdict> {
         order::session_order(&f),
         ephemeral::ephemerals(&f),
         ephemeral::sequential(&f),
+        sessions::expiry(&f),
         liveness(&f),
         linearizable(&f),
     ]

@@ -64,7 +64,11 @@ pub enum ServerBug {
     /// restart recovers it in the middle of the log.
     SkipTrunc,
     /// Ignore the client's `lastZxidSeen`: a server behind the client accepts a moved
-    /// session and answers its reads from older state.
+    /// session and answers its reads from older state. To let a follower be behind a
+    /// moved session at all, its driver also applies commits late (it holds each COMMIT
+    /// for a while, as ZooKeeper's asynchronous commit processor may): without that,
+    /// Corral's session revalidation, answered by the leader on the same link after the
+    /// commits, already brings the follower up to date.
     IgnoreLastZxidSeen,
     /// A follower drops the ephemeral cleanup of every closeSession it is sent (it applies
     /// a close of no session instead).
@@ -106,6 +110,8 @@ struct Driver {
     conns: BTreeMap<ConnId, ConnHandle>,
     storage: Storage,
     links: Option<Links>,
+    /// COMMITs held back (planted slow apply): (release time, from, message).
+    held: std::collections::VecDeque<(Instant, ServerId, PeerMessage)>,
     /// The last (applied zxid, digest) and epochs reported.
     reported: (corral_core::types::Zxid, u64),
     reported_epochs: StoredEpochs,
@@ -290,9 +296,36 @@ impl Driver {
                         self.trace(format!("<- server{} {}", p.0, brief(&msg)));
                     }
                     let msg = self.inbound_peer(p, msg);
-                    self.server.peer_message(wall_ms(), p, msg);
+                    let commit = matches!(
+                        &msg,
+                        PeerMessage::Zab(ZabMessage {
+                            body: ZabBody::Commit { .. },
+                            ..
+                        })
+                    );
+                    if commit && self.ctx.bug == Some(ServerBug::IgnoreLastZxidSeen) {
+                        let delay = Duration::from_millis(self.rng.range(100, 600) as u64);
+                        let at = self
+                            .held
+                            .back()
+                            .map_or(Instant::now(), |h| h.0)
+                            .max(Instant::now() + delay);
+                        self.held.push_back((at, p, msg));
+                    } else {
+                        self.server.peer_message(wall_ms(), p, msg);
+                    }
                 }
             }
+            self.drain();
+        }
+    }
+
+    /// Hand the held COMMITs that are due to the core (planted slow apply).
+    fn release_held(&mut self) {
+        let now = Instant::now();
+        while self.held.front().is_some_and(|h| h.0 <= now) {
+            let (_, p, msg) = self.held.pop_front().expect("checked");
+            self.server.peer_message(wall_ms(), p, msg);
             self.drain();
         }
     }
@@ -546,6 +579,7 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
         conns: BTreeMap::new(),
         storage,
         links,
+        held: std::collections::VecDeque::new(),
         reported: (corral_core::types::Zxid(-1), 0),
         reported_epochs: recovery.epochs,
         name,
@@ -586,8 +620,12 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
             .next_deadline()
             .map(|t| Duration::from_millis(t.0.saturating_sub(now.0).max(0) as u64));
         let links_at = d.links.as_ref().and_then(Links::next_deadline);
+        let held_at = d.held.front().map(|h| h.0);
         tokio::select! {
             biased;
+            _ = tokio::time::sleep_until(held_at.unwrap_or_else(Instant::now)), if held_at.is_some() => {
+                d.release_held();
+            }
             _ = tokio::time::sleep_until(storage_at.unwrap_or_else(Instant::now)), if storage_at.is_some() => {
                 d.storage_done();
             }
