@@ -33,7 +33,10 @@ use crate::workload::Workload;
 /// to now (dropping its connection, as a client rebalancing its connections does), and the
 /// server its session is connected to now.
 #[derive(Clone, Debug, Default)]
-pub struct Moves(Rc<std::cell::RefCell<Vec<(Option<usize>, Option<usize>)>>>);
+pub struct Moves(Rc<std::cell::RefCell<Vec<MoveSlot>>>);
+
+/// One client's (ordered move, connected server).
+type MoveSlot = (Option<usize>, Option<usize>);
 
 impl Moves {
     /// For `clients` clients.
