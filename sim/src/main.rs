@@ -39,10 +39,15 @@ struct KnobArgs {
     /// Force the ensemble size: 1 (standalone), 3 or 5. Default: drawn from the seed.
     #[arg(long, value_name = "N", value_parser = parse_servers)]
     servers: Option<usize>,
-    /// Work around the known core bugs (see docs/simulation.md): clients isolate their
-    /// syncs, and `expiry` violations are tolerated (reported, not failing).
+    /// Work around the known core bugs (see docs/simulation.md): both of the next two.
     #[arg(long)]
     known_core_bugs: bool,
+    /// Clients send a sync only with nothing else outstanding (core bug 1).
+    #[arg(long)]
+    isolate_syncs: bool,
+    /// Report `expiry` violations as tolerated instead of failing (core bug 2).
+    #[arg(long)]
+    tolerate_expiry: bool,
 }
 
 fn parse_servers(s: &str) -> Result<usize, String> {
@@ -67,7 +72,8 @@ impl KnobArgs {
             plant: self.plant,
             keep_faults: self.keep_faults.clone(),
             servers: self.servers,
-            known_core_bugs: self.known_core_bugs,
+            isolate_syncs: self.known_core_bugs || self.isolate_syncs,
+            tolerate_expiry: self.known_core_bugs || self.tolerate_expiry,
         }
     }
 }

@@ -152,15 +152,15 @@ pub struct Knobs {
     pub keep_faults: Option<Vec<usize>>,
     /// Force the ensemble size (1, 3 or 5; `--servers`). `None` draws it from the seed.
     pub servers: Option<usize>,
-    /// Work around the known core bugs (`--known-core-bugs`; docs/simulation.md lists
-    /// them): clients send a sync only when nothing else of theirs is outstanding, and
-    /// nothing else until it returns (core bug 1: a follower answers a sync, and what its
-    /// session queued behind it, after applying the session's later writes); and `expiry`
-    /// violations are reported as tolerated instead of failing the run (core bug 2: a
-    /// follower refuses a live session as expired from its own stale session table). The
-    /// default tests set it until the core is fixed; sim/tests/core_bugs.rs shows each bug
-    /// without it.
-    pub known_core_bugs: bool,
+    /// Work around known core bug 1 (docs/simulation.md): clients send a sync only when
+    /// nothing else of theirs is outstanding, and nothing else until it returns (a
+    /// follower answers a sync, and what its session queued behind it, after applying the
+    /// session's later writes). Set by `--known-core-bugs` (`--isolate-syncs` alone).
+    pub isolate_syncs: bool,
+    /// Tolerate known core bug 2: `expiry` violations (a follower refuses a live session
+    /// as expired from its own stale session table) are reported as a note instead of
+    /// failing the run. Set by `--known-core-bugs` (`--tolerate-expiry` alone).
+    pub tolerate_expiry: bool,
 }
 
 impl Default for Knobs {
@@ -171,7 +171,20 @@ impl Default for Knobs {
             plant: None,
             keep_faults: None,
             servers: None,
-            known_core_bugs: false,
+            isolate_syncs: false,
+            tolerate_expiry: false,
+        }
+    }
+}
+
+impl Knobs {
+    /// Both known-core-bug workarounds on (`--known-core-bugs`). The default tests use
+    /// them until the core is fixed; sim/tests/core_bugs.rs shows each bug without them.
+    pub fn with_known_core_bugs(self) -> Knobs {
+        Knobs {
+            isolate_syncs: true,
+            tolerate_expiry: true,
+            ..self
         }
     }
 }
@@ -231,7 +244,7 @@ pub struct Scenario {
     pub latency_ms: (u64, u64),
     /// Replication settings (`None` for a standalone server).
     pub ensemble: Option<EnsembleParams>,
-    /// Clients isolate their syncs (`Knobs::known_core_bugs`).
+    /// Clients isolate their syncs (`Knobs::isolate_syncs`).
     pub isolate_syncs: bool,
     /// Faults, by start time. All are over by `heal_ms`.
     pub faults: Vec<Fault>,
@@ -270,7 +283,7 @@ impl Scenario {
                 .collect();
         }
         sc.heal_ms = sc.faults.iter().map(Fault::end_ms).max().unwrap_or(0);
-        sc.isolate_syncs = knobs.known_core_bugs;
+        sc.isolate_syncs = knobs.isolate_syncs;
         sc
     }
 

@@ -147,8 +147,11 @@ pub fn repro_command(seed: u64, knobs: &Knobs) -> String {
     if knobs.faults != d.faults {
         cmd.push_str(" --no-faults");
     }
-    if knobs.known_core_bugs {
-        cmd.push_str(" --known-core-bugs");
+    match (knobs.isolate_syncs, knobs.tolerate_expiry) {
+        (true, true) => cmd.push_str(" --known-core-bugs"),
+        (true, false) => cmd.push_str(" --isolate-syncs"),
+        (false, true) => cmd.push_str(" --tolerate-expiry"),
+        (false, false) => {}
     }
     if let Some(b) = knobs.plant {
         cmd.push_str(&format!(" --plant {}", b.name()));
@@ -357,7 +360,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         ensemble: sc.ensemble.is_some(),
     };
     let mut verdicts = check::check_all(data.input());
-    if opts.knobs.known_core_bugs {
+    if opts.knobs.tolerate_expiry {
         tolerate_known_bugs(&mut verdicts);
     }
     verdicts.push(live);
@@ -411,7 +414,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     }
 }
 
-/// With `Knobs::known_core_bugs`: `expiry` violations (core bug 2) become a note.
+/// With `Knobs::tolerate_expiry`: `expiry` violations (core bug 2) become a note.
 fn tolerate_known_bugs(verdicts: &mut [Verdict]) {
     for v in verdicts
         .iter_mut()

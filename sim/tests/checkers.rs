@@ -11,11 +11,20 @@ use corral_sim::check::{check_all, Verdict};
 use corral_sim::history::{Outcome, SessionEnd};
 use corral_sim::{run, RunData, RunOptions};
 
-/// A correct run with faults (computed once).
+/// A correct standalone run with faults (computed once).
 fn base() -> RunData {
     static BASE: OnceLock<RunData> = OnceLock::new();
     BASE.get_or_init(|| {
-        let r = run(3, &RunOptions::default());
+        // A standalone server: its reads are held to real time too, which some damages
+        // below rely on.
+        let opts = RunOptions {
+            knobs: corral_sim::scenario::Knobs {
+                servers: Some(1),
+                ..Default::default()
+            },
+            ..RunOptions::default()
+        };
+        let r = run(3, &opts);
         assert!(r.passed());
         r.data
     })
