@@ -154,7 +154,7 @@ fn fixed_ensemble_sweep_passes_every_checker() {
 }
 
 /// Ensemble seeds in the default sweep (seeds 0, 1, 2... that draw 3 or 5 servers).
-const ENSEMBLE_SEEDS: u64 = 36;
+const ENSEMBLE_SEEDS: u64 = 48;
 
 #[test]
 fn dropping_an_acknowledged_write_from_the_log_is_caught() {
