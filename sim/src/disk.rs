@@ -615,6 +615,110 @@ mod tests {
     }
 
     #[test]
+    fn durably_holds_follows_syncs_crashes_and_purges() {
+        let mut d = Disk::default();
+        for z in 1..=4 {
+            d.append(&entry(z));
+        }
+        assert!(d.durably_holds(Zxid::ZERO));
+        assert!(!d.durably_holds(Zxid(1)), "written, not synced");
+        let mark = d.written();
+        d.append(&entry(5));
+        d.sync_to(mark);
+        assert!(d.durably_holds(Zxid(4)) && !d.durably_holds(Zxid(5)));
+        assert_eq!(d.durable_tail(), Zxid(4));
+        d.crash(&mut Rng::new(1), false);
+        assert!(!d.durably_holds(Zxid(5)));
+        d.recover();
+        for z in 5..=8 {
+            d.append(&entry(z));
+        }
+        d.sync_to(d.written());
+        d.snapshot(Zxid(3), false).unwrap();
+        d.snapshot(Zxid(6), false).unwrap();
+        // Records through 3 are purged; the snapshot at 6 covers them.
+        assert!(d.durably_holds(Zxid(2)) && d.durably_holds(Zxid(8)));
+        assert!(!d.durably_holds(Zxid(9)));
+        assert_eq!(d.durable_tail(), Zxid(8));
+    }
+
+    #[test]
+    fn truncate_removes_the_tail_and_refuses_what_it_cannot_do() {
+        let mut d = Disk::default();
+        for z in 1..=6 {
+            d.append(&entry(z));
+        }
+        d.append(&entry(7));
+        assert!(d.truncate_after(Zxid(4)).is_err(), "unsynced bytes");
+        d.sync_to(d.written());
+        assert_eq!(d.truncate_after(Zxid(4)), Ok(3));
+        assert!(!d.durably_holds(Zxid(5)));
+        d.append(&entry(5));
+        d.sync_to(d.written());
+        d.crash(&mut Rng::new(2), true);
+        let rec = d.recover();
+        let zxids: Vec<i64> = rec.entries.iter().map(|e| e.hdr.zxid.0).collect();
+        assert_eq!(zxids, vec![1, 2, 3, 4, 5]);
+        d.snapshot(Zxid(3), false).unwrap();
+        assert!(d.truncate_after(Zxid(2)).is_err(), "below the snapshot");
+        assert_eq!(d.truncate_after(Zxid(3)), Ok(2));
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_log_and_snapshots_and_carries_its_provenance() {
+        let mut leader = Disk::default();
+        for z in 1..=5 {
+            leader.append(&entry(z));
+        }
+        leader.sync_to(leader.written());
+        leader.snapshot(Zxid(5), false).unwrap();
+        let bytes = leader.snapshots.last().cloned().unwrap();
+        let mut d = Disk::default();
+        for z in [1, 2, 3] {
+            d.append(&entry(z));
+        }
+        d.append(&entry(99));
+        assert!(
+            d.install_snapshot(Zxid(5), bytes.clone(), Vec::new())
+                .is_err(),
+            "unsynced bytes"
+        );
+        d.sync_to(d.written());
+        assert!(d
+            .install_snapshot(Zxid(4), bytes.clone(), Vec::new())
+            .is_err());
+        let provenance = leader.durable_entries();
+        d.install_snapshot(Zxid(5), bytes, provenance.clone())
+            .unwrap();
+        assert_eq!(d.snapshot_zxid(), Some(Zxid(5)));
+        assert_eq!(d.durable_entries(), provenance);
+        d.append(&entry(6));
+        d.sync_to(d.written());
+        let rec = d.recover();
+        assert_eq!(rec.image.map(|i| i.zxid()), Some(Zxid(5)));
+        assert_eq!(rec.entries, vec![entry(6)]);
+    }
+
+    #[test]
+    fn epochs_are_durable_at_once_and_never_go_back() {
+        use corral_core::server::AcceptedEpoch;
+        use corral_core::types::{Epoch, ServerId};
+        let mut d = Disk::default();
+        let a = |e: u32| AcceptedEpoch {
+            epoch: Epoch(e),
+            leader: Some(ServerId(2)),
+        };
+        d.save_epochs(Some(a(3)), None).unwrap();
+        d.save_epochs(None, Some(Epoch(3))).unwrap();
+        assert!(d.save_epochs(Some(a(2)), None).is_err());
+        assert!(d.save_epochs(None, Some(Epoch(1))).is_err());
+        d.crash(&mut Rng::new(3), true);
+        let rec = d.recover();
+        assert_eq!(rec.epochs.accepted, a(3));
+        assert_eq!(rec.epochs.current, Epoch(3));
+    }
+
+    #[test]
     fn an_fsync_started_before_a_purge_covers_exactly_what_it_covered() {
         let mut d = Disk::default();
         for z in 1..=6 {
