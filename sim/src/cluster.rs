@@ -629,13 +629,6 @@ impl Cluster {
             .collect()
     }
 
-    /// Servers whose applied zxid and digest are known and equal: the final comparison.
-    pub fn live(&self) -> Vec<usize> {
-        (0..self.status.len())
-            .filter(|i| self.status[*i].up)
-            .collect()
-    }
-
     /// A set of the zxids applied anywhere, for the final check.
     pub fn applied_entries(&self) -> &BTreeMap<Zxid, (u64, usize)> {
         &self.applied

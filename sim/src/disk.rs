@@ -155,16 +155,6 @@ impl Disk {
         log.max(self.snapshot_zxids.last().copied().unwrap_or(Zxid::ZERO))
     }
 
-    /// Whether nothing is written but unsynced.
-    pub fn is_synced(&self) -> bool {
-        self.unsynced.is_empty()
-    }
-
-    /// The durable epochs.
-    pub fn epochs(&self) -> StoredEpochs {
-        self.epochs
-    }
-
     /// Replace the epoch files (atomic, durable at once: the driver calls this when the
     /// write completes). An epoch going back is refused: `Err` names it, and nothing
     /// changes.

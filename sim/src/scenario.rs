@@ -450,11 +450,6 @@ impl Scenario {
     pub fn end_ms(&self) -> u64 {
         self.workload_ms + self.drain_ms
     }
-
-    /// Host names of every server.
-    pub fn server_names(&self) -> Vec<String> {
-        (0..self.servers).map(server_host).collect()
-    }
 }
 
 fn two_servers(r: &mut Rng, servers: usize) -> (usize, usize) {

@@ -326,11 +326,6 @@ impl Links {
             .is_ok()
     }
 
-    /// Whether the link to `peer` is up.
-    pub fn is_up(&self, peer: ServerId) -> bool {
-        self.slots.get(&peer).is_some_and(|s| s.up.is_some())
-    }
-
     /// The next time `poll` has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         let conns = self.conns.values().flat_map(|c| {
