@@ -1,7 +1,10 @@
 //! A client host: one simulated ZooKeeper client, the core `Client` state machine over a
 //! turmoil TCP stream, running a seeded workload and recording every operation.
 //!
-//! The client keeps its session across connection losses (it reconnects and resumes); when
+//! Its connect string is a seeded order of the servers. It connects to one; when the
+//! connection fails, is refused or is lost, it moves to the next, round robin, keeping its
+//! session id, password and `lastZxidSeen` (the `Client` sends them), as ZooKeeper clients
+//! do. The client keeps its session across connection losses (it reconnects and resumes); when
 //! the server says the session expired, or after it closed the session itself, it starts a
 //! new `Client` (a new incarnation and session). It submits operations until the workload
 //! ends, keeping at most `max_outstanding` in flight, then waits up to the drain time for
@@ -26,6 +29,44 @@ use crate::trace::{sim_ms, Trace};
 use crate::wire::{read_frames, write_frames, Inbound, Outbound};
 use crate::workload::Workload;
 
+/// Between the fault controller and the clients: per client, a server to move its session
+/// to now (dropping its connection, as a client rebalancing its connections does), and the
+/// server its session is connected to now.
+#[derive(Clone, Debug, Default)]
+pub struct Moves(Rc<std::cell::RefCell<Vec<MoveSlot>>>);
+
+/// One client's (ordered move, connected server).
+type MoveSlot = (Option<usize>, Option<usize>);
+
+impl Moves {
+    /// For `clients` clients.
+    pub fn new(clients: usize) -> Moves {
+        Moves(Rc::new(std::cell::RefCell::new(vec![
+            (None, None);
+            clients
+        ])))
+    }
+
+    /// Order client `c` to move its session to server `s`.
+    pub fn order(&self, c: usize, s: usize) {
+        self.0.borrow_mut()[c].0 = Some(s);
+    }
+
+    fn take(&self, c: usize) -> Option<usize> {
+        self.0.borrow_mut()[c].0.take()
+    }
+
+    fn connected(&self, c: usize, s: Option<usize>) {
+        self.0.borrow_mut()[c].1 = s;
+    }
+
+    /// The clients whose session is connected to server `s` now.
+    pub fn clients_of(&self, s: usize) -> Vec<usize> {
+        let v = self.0.borrow();
+        (0..v.len()).filter(|c| v[*c].1 == Some(s)).collect()
+    }
+}
+
 /// What a client host needs from the world.
 #[derive(Clone)]
 pub struct ClientCtx {
@@ -33,6 +74,7 @@ pub struct ClientCtx {
     pub scenario: Rc<Scenario>,
     pub trace: Trace,
     pub history: History,
+    pub moves: Moves,
 }
 
 struct Transport {
@@ -59,8 +101,21 @@ struct Driver {
     next_gen: u64,
     /// Waiting for the closeSession reply: submit nothing else.
     closing: bool,
+    /// The next request, drawn ahead (with `Knobs::isolate_syncs`, a sync waits until
+    /// nothing else is outstanding).
+    next_req: Option<Request>,
+    /// A sync is outstanding (counted only with `isolate_syncs`).
+    sync_pending: bool,
     reconnect_at: u64,
     next_op_at: u64,
+    /// Position in the connect string of the server to try next.
+    next_server: usize,
+    /// The server of the current (or last) connection, and the server the session last
+    /// completed a handshake with.
+    server: usize,
+    session_server: Option<usize>,
+    /// A server the controller ordered a move to, taken by the next `advance`.
+    move_to: Option<usize>,
 }
 
 impl Driver {
@@ -74,24 +129,61 @@ impl Driver {
     }
 
     fn drop_transport(&mut self) {
+        self.ctx.moves.connected(self.ctx.index, None);
         if let Some(t) = self.transport.take() {
             let _ = t.writer.send(Outbound::Close);
             t.reader.abort();
         }
     }
 
+    /// The next server of the connect string, round robin (or the one the controller
+    /// ordered a move to).
+    fn advance(&mut self) {
+        match self.move_to.take() {
+            Some(s) => {
+                let order = &self.ctx.scenario.connect[self.ctx.index];
+                self.next_server = order.iter().position(|x| *x == s).unwrap_or(0);
+            }
+            None => self.next_server += 1,
+        }
+    }
+
+    /// A move ordered by the fault controller: drop the connection, go to that server.
+    fn take_move(&mut self) {
+        let Some(s) = self.ctx.moves.take(self.ctx.index) else {
+            return;
+        };
+        self.trace(format!("moves its session to {}", server_host(s)));
+        self.move_to = Some(s);
+        if self.transport.is_some() {
+            self.client.connection_lost(wall_ms());
+            self.pump();
+            self.reconnect_at = sim_ms();
+        } else {
+            self.advance();
+        }
+    }
+
     async fn connect(&mut self, tx: &mpsc::UnboundedSender<(u64, Inbound)>) {
         let timeout = Duration::from_millis(self.config.connect_timeout_ms as u64);
-        let target = (server_host(0), CLIENT_PORT);
+        let order = &self.ctx.scenario.connect[self.ctx.index];
+        self.server = order[self.next_server % order.len()];
+        let target = (server_host(self.server), CLIENT_PORT);
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                self.trace(format!("connect failed: {}", e.kind()));
+                self.trace(format!(
+                    "connect to {} failed: {}",
+                    server_host(self.server),
+                    e.kind()
+                ));
+                self.advance();
                 self.reconnect_at = sim_ms() + self.rng.range(50, 500) as u64;
                 return;
             }
             Err(_) => {
-                self.trace("connect timed out");
+                self.trace(format!("connect to {} timed out", server_host(self.server)));
+                self.advance();
                 self.reconnect_at = sim_ms() + self.rng.range(50, 500) as u64;
                 return;
             }
@@ -114,13 +206,36 @@ impl Driver {
             reader,
         });
         self.trace(format!(
-            "tcp connected (conn gen {gen}), handshake for session {}",
-            self.client.session_id()
+            "tcp connected to {} (conn gen {gen}), handshake for session {} last zxid {}",
+            server_host(self.server),
+            self.client.session_id(),
+            self.client.last_zxid_seen()
         ));
     }
 
+    /// Whether the next request may go now: with `isolate_syncs`, a sync goes only when
+    /// nothing is outstanding, and nothing goes while it is.
+    fn may_submit(&mut self) -> bool {
+        if !self.ctx.scenario.isolate_syncs {
+            return true;
+        }
+        if self.sync_pending {
+            return false;
+        }
+        let next = self
+            .next_req
+            .get_or_insert_with(|| self.workload.next_request());
+        !matches!(next, Request::Sync { .. }) || self.pending.is_empty()
+    }
+
     fn submit(&mut self) {
-        let req = self.workload.next_request();
+        let req = self
+            .next_req
+            .take()
+            .unwrap_or_else(|| self.workload.next_request());
+        if self.ctx.scenario.isolate_syncs && matches!(req, Request::Sync { .. }) {
+            self.sync_pending = true;
+        }
         let now = wall_ms();
         let xid = self.next_xid;
         self.next_xid += 1;
@@ -158,12 +273,21 @@ impl Driver {
                 session_id,
                 timeout_ms,
                 ..
-            } => self.trace(format!(
-                "session {session_id} connected, timeout {timeout_ms}ms"
-            )),
+            } => {
+                self.trace(format!(
+                    "session {session_id} connected to {}, timeout {timeout_ms}ms",
+                    server_host(self.server)
+                ));
+                if self.session_server.is_some_and(|s| s != self.server) {
+                    self.ctx.history.session_moved();
+                }
+                self.session_server = Some(self.server);
+                self.ctx.moves.connected(self.ctx.index, Some(self.server));
+            }
             ClientEvent::Disconnected { reason } => {
                 self.trace(format!("disconnected: {reason:?}"));
                 self.drop_transport();
+                self.advance();
                 self.reconnect_at = sim_ms() + self.rng.range(10, 300) as u64;
             }
             ClientEvent::Expired | ClientEvent::Closed | ClientEvent::AuthFailed => {
@@ -218,6 +342,9 @@ impl Driver {
             zxid.map_or("-".to_owned(), |z| z.to_string())
         ));
         let req = self.ctx.history.request(index);
+        if matches!(req, Request::Sync { .. }) {
+            self.sync_pending = false;
+        }
         if let Ok(body) = &result {
             self.workload.observe(&req, body);
         }
@@ -236,6 +363,7 @@ impl Driver {
         self.next_xid = 1;
         self.closing = false;
         self.workload.new_session();
+        self.session_server = None;
         self.reconnect_at = sim_ms() + self.rng.range(10, 300) as u64;
         self.trace(format!("new client incarnation {}", self.incarnation));
     }
@@ -263,8 +391,14 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
         transport: None,
         next_gen: 0,
         closing: false,
+        next_req: None,
+        sync_pending: false,
         reconnect_at: 0,
         next_op_at: 0,
+        next_server: 0,
+        server: 0,
+        session_server: None,
+        move_to: None,
         name,
         ctx,
     };
@@ -277,12 +411,14 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
         if now >= sc.end_ms() || (!working && d.pending.is_empty()) {
             break;
         }
+        d.take_move();
         if d.transport.is_none() && now >= d.reconnect_at {
             d.connect(&tx).await;
             d.pump();
             continue;
         }
-        let can_submit = working && !d.closing && d.pending.len() < max_outstanding;
+        let can_submit =
+            working && !d.closing && d.pending.len() < max_outstanding && d.may_submit();
         let client_deadline = d
             .client
             .next_deadline()

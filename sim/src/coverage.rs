@@ -4,9 +4,9 @@
 //! required counters stayed at zero.
 //!
 //! Counters come from three places: the fault controller (what a crash found on the disk
-//! and in the server driver), the server driver (snapshots, recoveries), and the history
-//! and the final log after the run (expiries, unknown writes, reads queued behind writes,
-//! watches).
+//! and in the server driver), the servers' replication events (elections, syncs), and the
+//! history and the committed history after the run (expiries, unknown writes, reads queued
+//! behind writes, watches, session moves).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +15,16 @@ use corral_core::txn::Txn;
 use corral_core::types::SessionId;
 
 use crate::history::Op;
-use crate::scenario::{FaultKind, Scenario};
 use crate::world::EPOCH_SECS;
+
+/// Which runs a counter applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every run.
+    All,
+    /// Ensembles only (replication): required only in sweeps that ran an ensemble.
+    Ensemble,
+}
 
 /// One counter: its short name (the table column), what it counts, and whether a sweep of
 /// [`REQUIRED_FROM_SEEDS`] seeds or more fails when it stays at zero.
@@ -25,6 +33,7 @@ pub struct Counter {
     pub name: &'static str,
     pub what: &'static str,
     pub required: bool,
+    pub scope: Scope,
 }
 
 /// Sweeps with at least this many seeds fail when a required counter stays at zero;
@@ -36,52 +45,60 @@ pub const REQUIRED_FROM_SEEDS: u64 = 50;
 pub const SOON_AFTER_SNAPSHOT_MS: u64 = 1_000;
 
 macro_rules! counters {
-    ($($idx:ident = $i:expr, $name:expr, $required:expr, $what:expr;)*) => {
+    ($($idx:ident = $i:expr, $name:expr, $required:expr, $scope:ident, $what:expr;)*) => {
         $(
             #[doc = $what]
             pub const $idx: usize = $i;
         )*
         /// Every counter, in index order.
         pub const COUNTERS: &[Counter] = &[
-            $(Counter { name: $name, what: $what, required: $required },)*
+            $(Counter { name: $name, what: $what, required: $required, scope: Scope::$scope },)*
         ];
     };
 }
 
 counters! {
-    CRASH_LOST_UNSYNCED = 0, "crash-lost-unsynced", true,
+    CRASH_LOST_UNSYNCED = 0, "crash-lost-unsynced", true, All,
         "a crash threw away unsynced log bytes";
-    CRASH_TORN_TAIL = 1, "crash-torn-tail", true,
+    CRASH_TORN_TAIL = 1, "crash-torn-tail", true, All,
         "a crash tore the log tail (a record cut in two, maybe padded with garbage)";
-    CRASH_BEFORE_ACK = 2, "crash-persist-before-ack", true,
-        "a crash while entries were handed to the disk and their fsync (so their reply) had not completed";
-    CRASH_AFTER_SNAPSHOT = 3, "crash-after-snapshot", true,
+    CRASH_BEFORE_ACK = 2, "crash-persist-before-ack", true, All,
+        "a crash while entries were handed to the disk and their fsync (so their reply or ACK) had not completed";
+    CRASH_AFTER_SNAPSHOT = 3, "crash-after-snapshot", true, All,
         "a crash at most 1 s after the server wrote a snapshot";
-    SNAPSHOT_RECOVERY = 4, "recovery-from-snapshot", true,
+    SNAPSHOT_RECOVERY = 4, "recovery-from-snapshot", true, All,
         "a restart whose recovery loaded a snapshot (then replayed the log after it)";
-    EXPIRY_IN_PARTITION = 5, "expiry-in-partition", true,
-        "the server expired a session while its client was partitioned away";
-    UNKNOWN_COMMITTED = 6, "unknown-write-committed", true,
-        "a write without an answer whose txn is in the final log";
-    UNKNOWN_ABSENT = 7, "unknown-write-absent", true,
-        "a write without an answer, sent in a session, whose txn is not in the final log";
-    WATCH_FIRED = 8, "watch-fired", true,
+    EXPIRY_IN_PARTITION = 5, "expiry-in-partition", true, All,
+        "a session expired while a fault cut its client off from every server";
+    UNKNOWN_COMMITTED = 6, "unknown-write-committed", true, All,
+        "a write without an answer whose txn is in the committed history";
+    UNKNOWN_ABSENT = 7, "unknown-write-absent", true, All,
+        "a write without an answer, sent in a session, whose txn is not in the committed history";
+    WATCH_FIRED = 8, "watch-fired", true, All,
         "a client received a watch notification";
-    READ_BEHIND_WRITE = 9, "read-behind-write", true,
+    READ_BEHIND_WRITE = 9, "read-behind-write", true, All,
         "a read submitted while a write of its session was in flight, answered after the write's txn";
-    SNAPSHOTS = 10, "snapshots", false,
-        "snapshots the server wrote (informational)";
+    CONTESTED_ELECTION = 10, "contested-election", true, Ensemble,
+        "two servers decided for different leaders within initLimit, or a decision was followed by LOOKING within initLimit";
+    SYNC_DIFF = 11, "sync-diff", true, Ensemble,
+        "a leader synchronized a learner by a non-empty DIFF";
+    SYNC_TRUNC = 12, "sync-trunc", true, Ensemble,
+        "a leader synchronized a learner by TRUNC (the learner had an uncommitted tail)";
+    SYNC_SNAP = 13, "sync-snap", true, Ensemble,
+        "a leader synchronized a learner by SNAP";
+    CRASH_DURING_SYNC = 14, "crash-during-sync", true, Ensemble,
+        "a crash of a learner between receiving its synchronization and serving, or of a leader whose synchronization of a learner was not finished";
+    CRASH_ACKED_UNCOMMITTED = 15, "crash-acked-uncommitted", true, Ensemble,
+        "a crash of a follower that had durably logged and ACKed a zxid beyond what it knew committed";
+    SESSION_MOVED = 16, "session-moved", true, Ensemble,
+        "a client resumed its session on another server (lastZxidSeen, revalidation)";
+    LEADER_CHANGES = 17, "leader-changes", false, Ensemble,
+        "a newly established leader differs from the previous one (informational)";
+    SNAPSHOTS = 18, "snapshots", false, All,
+        "snapshots the servers wrote (informational)";
+    ENSEMBLE_RUNS = 19, "ensemble-runs", false, All,
+        "runs with 3 or 5 servers (informational)";
 }
-
-/// Replication counters that do not apply yet: there is one standalone server, so no
-/// elections, no follower synchronization, and nothing to crash during it.
-pub const NOT_APPLICABLE: &[&str] = &[
-    "contested-election",
-    "sync-diff",
-    "sync-trunc",
-    "sync-snap",
-    "crash-during-sync",
-];
 
 /// The counters of one run, or their sum over a sweep.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,33 +131,30 @@ impl Coverage {
         }
     }
 
+    /// Whether counter `c` is required here: replication counters only once an ensemble ran.
+    pub fn applies(&self, c: &Counter) -> bool {
+        c.scope == Scope::All || self.get(ENSEMBLE_RUNS) > 0
+    }
+
     /// Names of the required counters still at zero.
     pub fn missing(&self) -> Vec<&'static str> {
         COUNTERS
             .iter()
             .zip(&self.counts)
-            .filter(|(c, n)| c.required && **n == 0)
+            .filter(|(c, n)| c.required && self.applies(c) && **n == 0)
             .map(|(c, _)| c.name)
             .collect()
     }
 }
 
-/// What the server driver tells the fault controller and the report, shared across its
-/// incarnations.
-#[derive(Clone, Debug, Default)]
-pub struct ServerProbe {
-    /// Persist requests handed to the disk whose fsync has not completed (so their replies
-    /// have not been sent). Reset when the server crashes.
-    pub unacked_persists: usize,
-    /// Simulated ms of the newest snapshot written.
-    pub last_snapshot_ms: Option<u64>,
-    pub snapshots: u64,
-    /// Restarts (not the first start) whose recovery loaded a snapshot.
-    pub snapshot_recoveries: u64,
-}
-
-/// The counters that come from the history and the final log.
-pub fn from_history(sc: &Scenario, ops: &[Op], log: &[LogEntry], cov: &mut Coverage) {
+/// The counters that come from the history and the committed history (`log`).
+/// `isolation` holds (client, from ms, to ms): when a client was cut off from every server.
+pub fn from_history(
+    isolation: &[(usize, u64, u64)],
+    ops: &[Op],
+    log: &[LogEntry],
+    cov: &mut Coverage,
+) {
     let logged: BTreeSet<(SessionId, i32)> =
         log.iter().map(|e| (e.hdr.session, e.hdr.cxid)).collect();
     for o in ops.iter().filter(|o| o.is_write() && !o.answered()) {
@@ -169,11 +183,9 @@ pub fn from_history(sc: &Scenario, ops: &[Op], log: &[LogEntry], cov: &mut Cover
             continue;
         };
         let at = (e.hdr.time - epoch_ms).max(0) as u64;
-        let partitioned = sc.faults.iter().any(|f| {
-            matches!(f.kind, FaultKind::Partition { client: c, .. } if c == client)
-                && f.at_ms <= at
-                && at <= f.end_ms()
-        });
+        let partitioned = isolation
+            .iter()
+            .any(|&(c, from, to)| c == client && from <= at && at <= to);
         if partitioned {
             cov.add(EXPIRY_IN_PARTITION, 1);
         }
@@ -220,17 +232,28 @@ mod tests {
     #[test]
     fn missing_names_required_counters_at_zero_only() {
         let mut c = Coverage::new();
+        // Without an ensemble run, only the counters of every run are required.
         let all_required: Vec<&str> = COUNTERS
             .iter()
-            .filter(|c| c.required)
+            .filter(|c| c.required && c.scope == Scope::All)
             .map(|c| c.name)
             .collect();
         assert_eq!(c.missing(), all_required);
         for (i, counter) in COUNTERS.iter().enumerate() {
-            if counter.name != "expiry-in-partition" {
+            if counter.name != "expiry-in-partition" && counter.scope == Scope::All {
                 c.add(i, 1);
             }
         }
+        // Replication counters apply once an ensemble ran (ENSEMBLE_RUNS is All-scoped).
+        let replication: Vec<&str> = COUNTERS
+            .iter()
+            .filter(|c| c.required && c.scope == Scope::Ensemble)
+            .map(|c| c.name)
+            .collect();
+        let mut want = vec!["expiry-in-partition"];
+        want.extend(replication);
+        assert_eq!(c.missing(), want);
+        c.counts[ENSEMBLE_RUNS] = 0;
         assert_eq!(c.missing(), vec!["expiry-in-partition"]);
         let mut sum = Coverage::new();
         sum.merge(&c);

@@ -20,15 +20,24 @@
 //! After each one the log prefix older than the oldest kept snapshot is purged; purged
 //! entries move to an archive that only the checkers read, so recovery really starts from
 //! the snapshot.
+//!
+//! An ensemble member's disk also holds the epoch files (`acceptedEpoch`, `currentEpoch`,
+//! replaced atomically), truncates its log (TRUNC) and installs a leader's snapshot (SNAP).
+//! Those three are atomic: after a crash the disk holds the old state or the new, never a
+//! mix. The server driver issues them only once everything before them is durable, so
+//! they never meet an unsynced tail. An installed snapshot replaces the log and every
+//! older snapshot; its archive becomes the history the leader that sent it held up to that
+//! zxid (its provenance, for the checkers' eyes only), so every disk's archive plus its
+//! log is its whole history from the first zxid.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use corral_core::server::LogEntry;
+use corral_core::server::{AcceptedEpoch, LogEntry, StoredEpochs};
 use corral_core::snapshot::{self, Image};
 use corral_core::txn::Txn;
-use corral_core::types::Zxid;
+use corral_core::types::{Epoch, Zxid};
 
 use crate::rng::Rng;
 
@@ -67,6 +76,8 @@ pub struct Recovery {
     pub entries: Vec<LogEntry>,
     /// Bytes cut off the end (a torn or garbage tail).
     pub truncated_bytes: usize,
+    /// The durable epochs (zero on a fresh disk).
+    pub epochs: StoredEpochs,
 }
 
 /// One host's log device.
@@ -81,6 +92,14 @@ pub struct Disk {
     /// Bytes purged from the front of the log: offsets (`written`, `sync_to`) are absolute,
     /// so an fsync started before a purge still covers exactly what it covered.
     purged_bytes: usize,
+    /// Zxids of the whole records of `durable`, in order (an index for `durably_holds`).
+    durable_zxids: Vec<Zxid>,
+    /// (absolute end offset, zxid) of the records in `unsynced`.
+    unsynced_records: VecDeque<(usize, Zxid)>,
+    /// Zxid of each snapshot in `snapshots`.
+    snapshot_zxids: Vec<Zxid>,
+    /// The durable epoch files.
+    epochs: StoredEpochs,
 }
 
 impl Disk {
@@ -92,6 +111,8 @@ impl Disk {
         self.unsynced
             .extend_from_slice(&checksum(&payload).to_be_bytes());
         self.unsynced.extend_from_slice(&payload);
+        let end = self.written();
+        self.unsynced_records.push_back((end, entry.hdr.zxid));
     }
 
     /// Bytes written so far, durable or not: the offset an fsync started now covers.
@@ -110,6 +131,126 @@ impl Disk {
             .saturating_sub(self.purged_bytes + self.durable.len())
             .min(self.unsynced.len());
         self.durable.extend(self.unsynced.drain(..n));
+        let synced = self.durable_len();
+        while let Some(&(end, zxid)) = self.unsynced_records.front() {
+            if end > synced {
+                break;
+            }
+            self.durable_zxids.push(zxid);
+            self.unsynced_records.pop_front();
+        }
+    }
+
+    /// Whether `zxid` is durably held: in a whole durable log record, or covered by the
+    /// newest snapshot (or zero).
+    pub fn durably_holds(&self, zxid: Zxid) -> bool {
+        zxid == Zxid::ZERO
+            || self.snapshot_zxids.last().is_some_and(|s| zxid <= *s)
+            || self.durable_zxids.binary_search(&zxid).is_ok()
+    }
+
+    /// The last zxid durably held (log or newest snapshot).
+    pub fn durable_tail(&self) -> Zxid {
+        let log = self.durable_zxids.last().copied().unwrap_or(Zxid::ZERO);
+        log.max(self.snapshot_zxids.last().copied().unwrap_or(Zxid::ZERO))
+    }
+
+    /// Replace the epoch files (atomic, durable at once: the driver calls this when the
+    /// write completes). An epoch going back is refused: `Err` names it, and nothing
+    /// changes.
+    pub fn save_epochs(
+        &mut self,
+        accepted: Option<AcceptedEpoch>,
+        current: Option<Epoch>,
+    ) -> Result<(), String> {
+        if let Some(a) = accepted {
+            if a.epoch < self.epochs.accepted.epoch {
+                return Err(format!(
+                    "acceptedEpoch going back from {} to {}",
+                    self.epochs.accepted.epoch.0, a.epoch.0
+                ));
+            }
+        }
+        if let Some(c) = current {
+            if c < self.epochs.current {
+                return Err(format!(
+                    "currentEpoch going back from {} to {}",
+                    self.epochs.current.0, c.0
+                ));
+            }
+        }
+        if let Some(a) = accepted {
+            self.epochs.accepted = a;
+        }
+        if let Some(c) = current {
+            self.epochs.current = c;
+        }
+        Ok(())
+    }
+
+    /// Remove every log record after `after` (TRUNC). Returns how many went.
+    ///
+    /// Refused (`Err`, nothing changes) with unsynced bytes (the driver issues it only
+    /// once everything before it is durable) or when `after` is below the newest snapshot
+    /// (the snapshot would keep what the log loses).
+    pub fn truncate_after(&mut self, after: Zxid) -> Result<usize, String> {
+        if !self.unsynced.is_empty() {
+            return Err(format!(
+                "truncate after {after} with {} unsynced bytes",
+                self.unsynced.len()
+            ));
+        }
+        if let Some(s) = self.snapshot_zxids.last() {
+            if after < *s {
+                return Err(format!("truncate after {after}, below the snapshot at {s}"));
+            }
+        }
+        let (entries, good) = parse(&self.durable);
+        let mut at = 0;
+        let mut kept = 0;
+        for e in &entries {
+            if e.hdr.zxid > after {
+                break;
+            }
+            at += HEADER_LEN + e.to_bytes().len();
+            kept += 1;
+        }
+        debug_assert!(at <= good);
+        self.durable.truncate(at);
+        self.durable_zxids.truncate(kept);
+        Ok(entries.len() - kept)
+    }
+
+    /// Install a leader's snapshot (SNAP): it becomes the only snapshot and the log is
+    /// emptied. `provenance` is the history the leader held up to `zxid`; it becomes the
+    /// archive (checkers only). Refused (`Err`, nothing changes) with unsynced bytes or a
+    /// snapshot that does not read.
+    pub fn install_snapshot(
+        &mut self,
+        zxid: Zxid,
+        bytes: Vec<u8>,
+        provenance: Vec<LogEntry>,
+    ) -> Result<(), String> {
+        if !self.unsynced.is_empty() {
+            return Err(format!(
+                "install snapshot {zxid} with {} unsynced bytes",
+                self.unsynced.len()
+            ));
+        }
+        let header = snapshot::read_header(&bytes).map_err(|e| e.to_string())?;
+        if header.zxid != zxid {
+            return Err(format!(
+                "snapshot bytes at {} installed as {zxid}",
+                header.zxid
+            ));
+        }
+        self.purged_bytes += self.durable.len();
+        self.durable.clear();
+        self.durable_zxids.clear();
+        self.snapshots = vec![bytes];
+        self.snapshot_zxids = vec![zxid];
+        self.archived = provenance;
+        Ok(())
     }
 
     /// Power loss. Without `tear` the unsynced tail vanishes; with it, a random prefix of
@@ -138,12 +279,14 @@ impl Disk {
         }
         report.torn = at < kept.len();
         self.durable.extend_from_slice(kept);
+        self.unsynced_records.clear();
         if report.torn && kept.len() - at >= HEADER_LEN && rng.chance(50) {
             let len = u32::from_be_bytes(kept[at..at + 4].try_into().expect("4 bytes")) as usize;
             let missing = at + HEADER_LEN + len - kept.len();
             self.durable.extend(std::iter::repeat_n(0xa5, missing));
             report.garbage_bytes = missing;
         }
+        self.durable_zxids = parse(&self.durable).0.iter().map(|e| e.hdr.zxid).collect();
         report
     }
 
@@ -175,6 +318,7 @@ impl Disk {
             image,
             entries,
             truncated_bytes,
+            epochs: self.epochs,
         }
     }
 
@@ -227,8 +371,10 @@ impl Disk {
         let bytes = snapshot::to_bytes(&image);
         let size = bytes.len();
         self.snapshots.push(bytes);
+        self.snapshot_zxids.push(zxid);
         if self.snapshots.len() > SNAPSHOTS_KEPT {
             self.snapshots.remove(0);
+            self.snapshot_zxids.remove(0);
         }
         let oldest = snapshot::read_header(&self.snapshots[0])
             .map_err(|e| e.to_string())?
@@ -257,6 +403,12 @@ impl Disk {
         }
         self.durable.drain(..at);
         self.purged_bytes += at;
+        let purged = self
+            .durable_zxids
+            .iter()
+            .take_while(|z| **z <= zxid)
+            .count();
+        self.durable_zxids.drain(..purged);
     }
 
     /// Number of snapshots on the disk.
@@ -264,8 +416,23 @@ impl Disk {
         self.snapshots.len()
     }
 
-    /// Every entry ever made durable (purged ones included), without changing the disk: the
-    /// durable history the checkers hold the server to.
+    /// The newest snapshot's zxid, if any.
+    pub fn snapshot_zxid(&self) -> Option<Zxid> {
+        self.snapshot_zxids.last().copied()
+    }
+
+    /// Like [`durable_entries`](Self::durable_entries), with the unsynced tail too: the
+    /// history a running server has written (for the provenance of the snapshots it sends:
+    /// a leader may apply an entry a quorum made durable before its own fsync completes).
+    pub fn written_entries(&self) -> Vec<LogEntry> {
+        let mut all = self.durable_entries();
+        all.extend(parse(&self.unsynced).0);
+        all
+    }
+
+    /// This disk's whole durable history (archive, then the durable log), without changing
+    /// the disk: for a standalone server every entry ever made durable, for an ensemble
+    /// member the history it would recover, back to the first zxid.
     pub fn durable_entries(&self) -> Vec<LogEntry> {
         let mut all = self.archived.clone();
         all.extend(parse(&self.durable).0);
@@ -435,6 +602,110 @@ mod tests {
             assert_eq!(data.as_deref(), Some(want), "lossy {lossy}");
             assert_eq!(rec.entries, vec![set_data(4, "c")]);
         }
+    }
+
+    #[test]
+    fn durably_holds_follows_syncs_crashes_and_purges() {
+        let mut d = Disk::default();
+        for z in 1..=4 {
+            d.append(&entry(z));
+        }
+        assert!(d.durably_holds(Zxid::ZERO));
+        assert!(!d.durably_holds(Zxid(1)), "written, not synced");
+        let mark = d.written();
+        d.append(&entry(5));
+        d.sync_to(mark);
+        assert!(d.durably_holds(Zxid(4)) && !d.durably_holds(Zxid(5)));
+        assert_eq!(d.durable_tail(), Zxid(4));
+        d.crash(&mut Rng::new(1), false);
+        assert!(!d.durably_holds(Zxid(5)));
+        d.recover();
+        for z in 5..=8 {
+            d.append(&entry(z));
+        }
+        d.sync_to(d.written());
+        d.snapshot(Zxid(3), false).unwrap();
+        d.snapshot(Zxid(6), false).unwrap();
+        // Records through 3 are purged; the snapshot at 6 covers them.
+        assert!(d.durably_holds(Zxid(2)) && d.durably_holds(Zxid(8)));
+        assert!(!d.durably_holds(Zxid(9)));
+        assert_eq!(d.durable_tail(), Zxid(8));
+    }
+
+    #[test]
+    fn truncate_removes_the_tail_and_refuses_what_it_cannot_do() {
+        let mut d = Disk::default();
+        for z in 1..=6 {
+            d.append(&entry(z));
+        }
+        d.append(&entry(7));
+        assert!(d.truncate_after(Zxid(4)).is_err(), "unsynced bytes");
+        d.sync_to(d.written());
+        assert_eq!(d.truncate_after(Zxid(4)), Ok(3));
+        assert!(!d.durably_holds(Zxid(5)));
+        d.append(&entry(5));
+        d.sync_to(d.written());
+        d.crash(&mut Rng::new(2), true);
+        let rec = d.recover();
+        let zxids: Vec<i64> = rec.entries.iter().map(|e| e.hdr.zxid.0).collect();
+        assert_eq!(zxids, vec![1, 2, 3, 4, 5]);
+        d.snapshot(Zxid(3), false).unwrap();
+        assert!(d.truncate_after(Zxid(2)).is_err(), "below the snapshot");
+        assert_eq!(d.truncate_after(Zxid(3)), Ok(2));
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_log_and_snapshots_and_carries_its_provenance() {
+        let mut leader = Disk::default();
+        for z in 1..=5 {
+            leader.append(&entry(z));
+        }
+        leader.sync_to(leader.written());
+        leader.snapshot(Zxid(5), false).unwrap();
+        let bytes = leader.snapshots.last().cloned().unwrap();
+        let mut d = Disk::default();
+        for z in [1, 2, 3] {
+            d.append(&entry(z));
+        }
+        d.append(&entry(99));
+        assert!(
+            d.install_snapshot(Zxid(5), bytes.clone(), Vec::new())
+                .is_err(),
+            "unsynced bytes"
+        );
+        d.sync_to(d.written());
+        assert!(d
+            .install_snapshot(Zxid(4), bytes.clone(), Vec::new())
+            .is_err());
+        let provenance = leader.durable_entries();
+        d.install_snapshot(Zxid(5), bytes, provenance.clone())
+            .unwrap();
+        assert_eq!(d.snapshot_zxid(), Some(Zxid(5)));
+        assert_eq!(d.durable_entries(), provenance);
+        d.append(&entry(6));
+        d.sync_to(d.written());
+        let rec = d.recover();
+        assert_eq!(rec.image.map(|i| i.zxid()), Some(Zxid(5)));
+        assert_eq!(rec.entries, vec![entry(6)]);
+    }
+
+    #[test]
+    fn epochs_are_durable_at_once_and_never_go_back() {
+        use corral_core::server::AcceptedEpoch;
+        use corral_core::types::{Epoch, ServerId};
+        let mut d = Disk::default();
+        let a = |e: u32| AcceptedEpoch {
+            epoch: Epoch(e),
+            leader: Some(ServerId(2)),
+        };
+        d.save_epochs(Some(a(3)), None).unwrap();
+        d.save_epochs(None, Some(Epoch(3))).unwrap();
+        assert!(d.save_epochs(Some(a(2)), None).is_err());
+        assert!(d.save_epochs(None, Some(Epoch(1))).is_err());
+        d.crash(&mut Rng::new(3), true);
+        let rec = d.recover();
+        assert_eq!(rec.epochs.accepted, a(3));
+        assert_eq!(rec.epochs.current, Epoch(3));
     }
 
     #[test]

@@ -169,6 +169,9 @@ struct Inner {
     ended: Vec<SessionEnd>,
     seq: u64,
     watch_events: u64,
+    session_moves: u64,
+    /// Invoked and not returned.
+    outstanding: usize,
 }
 
 /// The shared, append-only history of a run.
@@ -191,6 +194,7 @@ impl History {
         h.seq += 1;
         let index = h.ops.len();
         let invoke_seq = h.seq;
+        h.outstanding += 1;
         h.ops.push(Op {
             index,
             client,
@@ -223,6 +227,7 @@ impl History {
     ) {
         let mut h = self.0.borrow_mut();
         h.seq += 1;
+        h.outstanding -= 1;
         let seq = h.seq;
         let op = &mut h.ops[index];
         assert!(op.ret.is_none(), "op {index} completed twice");
@@ -262,6 +267,21 @@ impl History {
     /// A client received a watch notification.
     pub fn watch_fired(&self) {
         self.0.borrow_mut().watch_events += 1;
+    }
+
+    /// A client resumed its session on another server than before.
+    pub fn session_moved(&self) {
+        self.0.borrow_mut().session_moves += 1;
+    }
+
+    /// Sessions resumed on another server.
+    pub fn session_moves(&self) -> u64 {
+        self.0.borrow().session_moves
+    }
+
+    /// Operations invoked and not returned yet.
+    pub fn outstanding(&self) -> usize {
+        self.0.borrow().outstanding
     }
 
     /// Watch notifications clients received.

@@ -7,12 +7,14 @@
 //! durable log (see `check`). The same seed and commit always produce the same trace
 //! digest. See docs/simulation.md.
 //!
-//! This first slice simulates one standalone server; the world is built from host-name
-//! lists so that ensembles can join later.
+//! A seed draws a standalone server or an ensemble of 3 or 5 (peer links over turmoil TCP,
+//! the real ZAB engine in every server), and the replication invariants are checked as
+//! the run goes (`cluster`).
 
 pub mod check;
 pub mod cli;
 pub mod client_host;
+pub mod cluster;
 pub mod coverage;
 pub mod disk;
 pub mod faults;

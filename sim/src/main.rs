@@ -28,13 +28,33 @@ struct KnobArgs {
     #[arg(long)]
     no_faults: bool,
     /// Plant a known bug to see the checkers catch it: ack-before-fsync, lying-fsync,
-    /// snapshot-drops-last-txn, zombie-ephemeral, stale-read, drop-acked-write.
+    /// snapshot-drops-last-txn, zombie-ephemeral, stale-read, drop-acked-write, skip-trunc,
+    /// stale-read-after-move, drop-ephemeral-cleanup.
     #[arg(long, value_name = "BUG", value_parser = Bug::from_name)]
     plant: Option<Bug>,
     /// Keep only these faults of the seed's schedule (comma-separated indexes, in time
     /// order; empty keeps none): how `shrink` prints a smaller failing schedule.
     #[arg(long, value_name = "I,J,..", value_parser = parse_list)]
     keep_faults: Option<Vec<usize>>,
+    /// Force the ensemble size: 1 (standalone), 3 or 5. Default: drawn from the seed.
+    #[arg(long, value_name = "N", value_parser = parse_servers)]
+    servers: Option<usize>,
+    /// Work around the known core bugs (see docs/simulation.md): both of the next two.
+    #[arg(long)]
+    known_core_bugs: bool,
+    /// Clients send a sync only with nothing else outstanding (core bug 1).
+    #[arg(long)]
+    isolate_syncs: bool,
+    /// Report `expiry` violations as tolerated instead of failing (core bug 2).
+    #[arg(long)]
+    tolerate_expiry: bool,
+}
+
+fn parse_servers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (1 | 3 | 5)) => Ok(n),
+        _ => Err(format!("{s:?}: the ensemble size is 1, 3 or 5")),
+    }
 }
 
 fn parse_list(s: &str) -> Result<Vec<usize>, String> {
@@ -51,6 +71,9 @@ impl KnobArgs {
             faults: !self.no_faults,
             plant: self.plant,
             keep_faults: self.keep_faults.clone(),
+            servers: self.servers,
+            isolate_syncs: self.known_core_bugs || self.isolate_syncs,
+            tolerate_expiry: self.known_core_bugs || self.tolerate_expiry,
         }
     }
 }
@@ -97,6 +120,9 @@ enum Cmd {
         /// Print every event, one line each: simulated time, host, event.
         #[arg(long)]
         trace: bool,
+        /// Trace every peer message but pings as well (the digest then differs).
+        #[arg(long)]
+        trace_peers: bool,
         #[command(flatten)]
         knobs: KnobArgs,
     },
@@ -120,17 +146,13 @@ fn main() -> ExitCode {
             seed,
             knobs,
             history_out,
-        } => one(seed, knobs.knobs(), false, history_out),
+        } => one(seed, knobs.knobs(), false, false, history_out),
         Cmd::Replay {
             seed,
             knobs,
-            trace: false,
-        } => one(seed, knobs.knobs(), false, None),
-        Cmd::Replay {
-            seed,
-            knobs,
-            trace: true,
-        } => one(seed, knobs.knobs(), true, None),
+            trace,
+            trace_peers,
+        } => one(seed, knobs.knobs(), trace, trace_peers, None),
         Cmd::Sweep { seeds, knobs } => sweep(seeds, knobs.knobs()),
         Cmd::Check { file, max_steps } => check_file(&file, max_steps),
         Cmd::Shrink { seed, knobs } => shrink(seed, knobs.knobs()),
@@ -195,10 +217,17 @@ fn guarded(seed: u64, opts: &RunOptions) -> Result<RunReport, String> {
     })
 }
 
-fn one(seed: u64, knobs: Knobs, print_trace: bool, history_out: Option<PathBuf>) -> ExitCode {
+fn one(
+    seed: u64,
+    knobs: Knobs,
+    print_trace: bool,
+    trace_peers: bool,
+    history_out: Option<PathBuf>,
+) -> ExitCode {
     let opts = RunOptions {
         knobs: knobs.clone(),
         print_trace,
+        trace_peers,
         ..RunOptions::default()
     };
     let r = match guarded(seed, &opts) {

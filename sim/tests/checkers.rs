@@ -5,17 +5,26 @@
 
 use std::sync::OnceLock;
 
-use corral_core::proto::Response;
+use corral_core::proto::{Request, Response};
 use corral_core::txn::Txn;
 use corral_sim::check::{check_all, Verdict};
 use corral_sim::history::{Outcome, SessionEnd};
 use corral_sim::{run, RunData, RunOptions};
 
-/// A correct run with faults (computed once).
+/// A correct standalone run with faults (computed once).
 fn base() -> RunData {
     static BASE: OnceLock<RunData> = OnceLock::new();
     BASE.get_or_init(|| {
-        let r = run(3, &RunOptions::default());
+        // A standalone server: its reads are held to real time too, which some damages
+        // below rely on.
+        let opts = RunOptions {
+            knobs: corral_sim::scenario::Knobs {
+                servers: Some(1),
+                ..Default::default()
+            },
+            ..RunOptions::default()
+        };
+        let r = run(3, &opts);
         assert!(r.passed());
         r.data
     })
@@ -209,4 +218,69 @@ fn a_read_of_a_different_value_is_caught() {
         *data = Some(b"never written".to_vec());
     }
     assert_eq!(names(&failing(&d)), vec!["reads", "linearizable"]);
+}
+
+/// A sync answered from a state older than a write another client had already seen
+/// acknowledged: a stale read. One server must not do it (`real-time`, and the search
+/// checker); an ensemble may (reads are sequentially consistent there), as long as the
+/// session's own order holds.
+#[test]
+fn a_stale_read_across_sessions_fails_one_server_but_not_an_ensemble() {
+    let mut d = base();
+    let ops = d.ops.clone();
+    let found = ops.iter().find_map(|r| {
+        if !matches!(r.request, Request::Sync { .. }) || !r.answered() {
+            return None;
+        }
+        // Where the session's earlier ops were placed.
+        let high = ops
+            .iter()
+            .filter(|o| {
+                o.client == r.client
+                    && o.incarnation == r.incarnation
+                    && o.invoke_seq < r.invoke_seq
+            })
+            .filter_map(|o| o.reply_zxid())
+            .max()?;
+        // A write of another client, acknowledged above that before the sync began.
+        let newer_write_seen = ops.iter().any(|w| {
+            w.client != r.client
+                && w.is_write()
+                && w.outcome() == Some(&Outcome::Ok)
+                && w.ret.as_ref().is_some_and(|x| x.ms < r.invoke_ms)
+                && w.reply_zxid().is_some_and(|z| z > high)
+        });
+        newer_write_seen.then_some((r.index, high))
+    });
+    let (i, high) = found.expect("a sync that can be made stale");
+    d.ops[i].ret.as_mut().unwrap().zxid = Some(high);
+    // (The search checker leaves syncs out.)
+    assert_eq!(names(&failing(&d)), vec!["real-time"]);
+    d.ensemble = true;
+    assert!(failing(&d).is_empty(), "{:?}", names(&failing(&d)));
+}
+
+/// A session a client was told had expired, which the committed history never closes.
+#[test]
+fn an_expiry_the_leader_never_made_is_caught() {
+    let mut d = base();
+    let closed: std::collections::BTreeSet<_> = d
+        .log
+        .iter()
+        .filter(|e| matches!(e.txn, Txn::CloseSession { .. }))
+        .map(|e| e.hdr.session)
+        .collect();
+    let live = d
+        .ops
+        .iter()
+        .find(|o| o.session.0 != 0 && !closed.contains(&o.session))
+        .expect("a session alive at the end");
+    let end = SessionEnd {
+        session: live.session,
+        ms: live.invoke_ms,
+        seq: live.invoke_seq,
+        closed: false,
+    };
+    d.session_ends.push(end);
+    assert_eq!(names(&failing(&d)), vec!["expiry"]);
 }

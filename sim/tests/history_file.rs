@@ -14,6 +14,8 @@ fn short_run() -> String {
         knobs: Knobs {
             workload_ms: 4000,
             faults: false,
+            // `check` holds reads to real time, as a single server does.
+            servers: Some(1),
             ..Knobs::default()
         },
         ..RunOptions::default()

@@ -1,17 +1,23 @@
 //! Planted bugs in whole runs: a sweep from seed 0 catches each one within a stated number
-//! of seeds (docs/simulation.md lists the same numbers), and the coverage counters that
-//! explain the catch were reached.
+//! of seeds (docs/simulation.md lists the same numbers), by the stated checker, and the
+//! coverage counters that explain the catch were reached.
+//!
+//! Ensemble runs set `Knobs::with_known_core_bugs` (see `seeds.rs`), so that a catch is the
+//! planted bug's and not a known core bug's.
 
 use corral_sim::check::plant::Bug;
-use corral_sim::coverage::{CRASH_BEFORE_ACK, SNAPSHOT_RECOVERY};
+use corral_sim::coverage::{CRASH_BEFORE_ACK, SESSION_MOVED, SNAPSHOT_RECOVERY, SYNC_TRUNC};
 use corral_sim::scenario::Knobs;
 use corral_sim::{cli, run, RunOptions, RunReport};
 
-fn opts(bug: Bug, faults: bool) -> RunOptions {
+fn opts(bug: Bug, faults: bool, servers: usize) -> RunOptions {
     RunOptions {
         knobs: Knobs {
             plant: Some(bug),
             faults,
+            servers: Some(servers),
+            isolate_syncs: servers > 1,
+            tolerate_expiry: servers > 1,
             ..Knobs::default()
         },
         ..RunOptions::default()
@@ -20,9 +26,9 @@ fn opts(bug: Bug, faults: bool) -> RunOptions {
 
 /// Run seeds 0, 1, 2... with `bug` planted until one fails; the first failing run, which
 /// must come within `within` seeds.
-fn first_catch(bug: Bug, within: u64) -> RunReport {
+fn first_catch(bug: Bug, servers: usize, within: u64) -> RunReport {
     for seed in 0..within {
-        let r = run(seed, &opts(bug, true));
+        let r = run(seed, &opts(bug, true, servers));
         assert!(
             r.planted.is_some(),
             "{bug:?} was not planted in seed {seed}"
@@ -46,14 +52,21 @@ fn failed(r: &RunReport) -> Vec<&'static str> {
 fn acking_before_fsync_is_caught_within_3_seeds() {
     // (Even without faults: the final durable log is what a crash at the end would leave,
     // and the last acknowledged writes are not synced yet.)
-    let r = first_catch(Bug::AckBeforeFsync, 3);
+    let r = first_catch(Bug::AckBeforeFsync, 1, 3);
     assert!(failed(&r).contains(&"durability"), "{}", cli::summary(&r));
     assert!(r.coverage.get(CRASH_BEFORE_ACK) > 0);
 }
 
 #[test]
+fn acking_before_fsync_in_an_ensemble_is_caught_at_the_first_ack() {
+    // A follower's ACK names a zxid its disk does not durably hold yet.
+    let r = first_catch(Bug::AckBeforeFsync, 3, 1);
+    assert!(failed(&r).contains(&"ack-durable"), "{}", cli::summary(&r));
+}
+
+#[test]
 fn a_snapshot_missing_its_last_txn_is_caught_within_8_seeds_after_a_recovery() {
-    let r = first_catch(Bug::SnapshotDropsLastTxn, 8);
+    let r = first_catch(Bug::SnapshotDropsLastTxn, 1, 8);
     let f = failed(&r);
     assert!(
         f.contains(&"reads") || f.contains(&"write-replies"),
@@ -62,24 +75,62 @@ fn a_snapshot_missing_its_last_txn_is_caught_within_8_seeds_after_a_recovery() {
     );
     assert!(r.coverage.get(SNAPSHOT_RECOVERY) > 0);
     // The lossy snapshots alone change nothing until a restart loads one.
-    let calm = run(r.seed, &opts(Bug::SnapshotDropsLastTxn, false));
+    let calm = run(r.seed, &opts(Bug::SnapshotDropsLastTxn, false, 1));
     assert!(calm.passed(), "{}", cli::summary(&calm));
 }
 
 #[test]
 fn a_dropped_ephemeral_cleanup_is_caught_within_3_seeds() {
-    let r = first_catch(Bug::ZombieEphemeral, 3);
+    let r = first_catch(Bug::ZombieEphemeral, 1, 3);
     assert!(failed(&r).contains(&"reads"), "{}", cli::summary(&r));
 }
 
 #[test]
+fn a_follower_dropping_the_ephemeral_cleanup_is_caught_within_2_seeds() {
+    let r = first_catch(Bug::DropEphemeralCleanup, 3, 2);
+    let f = failed(&r);
+    // The follower's tree differs from the others' at the same zxid, its log holds a
+    // different txn at the close's zxid, and its clients read ephemerals of closed sessions.
+    for name in ["replica-digest", "zxid-unique", "reads"] {
+        assert!(f.contains(&name), "{name}: {}", cli::summary(&r));
+    }
+}
+
+#[test]
 fn a_stale_read_is_caught_within_3_seeds() {
-    let r = first_catch(Bug::StaleRead, 3);
+    let r = first_catch(Bug::StaleRead, 1, 3);
     assert!(
         failed(&r).contains(&"session-order"),
         "{}",
         cli::summary(&r)
     );
+}
+
+#[test]
+fn skipping_trunc_is_caught_within_14_seeds() {
+    // The follower's disk keeps the uncommitted tail TRUNC should have removed: its
+    // history disagrees with the committed one (at the end, or when it restarts).
+    let r = first_catch(Bug::SkipTrunc, 3, 14);
+    assert!(
+        failed(&r).contains(&"committed-prefix"),
+        "{}",
+        cli::summary(&r)
+    );
+    assert!(r.coverage.get(SYNC_TRUNC) > 0);
+    // Without faults nothing is truncated and the same seed passes.
+    let calm = run(r.seed, &opts(Bug::SkipTrunc, false, 3));
+    assert!(calm.passed(), "{}", cli::summary(&calm));
+}
+
+#[test]
+fn a_stale_read_after_a_session_move_is_caught_within_8_seeds() {
+    let r = first_catch(Bug::StaleReadAfterMove, 3, 8);
+    assert!(
+        failed(&r).contains(&"session-order"),
+        "{}",
+        cli::summary(&r)
+    );
+    assert!(r.coverage.get(SESSION_MOVED) > 0);
 }
 
 #[test]
@@ -95,7 +146,7 @@ fn bug_names_round_trip() {
 #[test]
 fn a_failing_schedule_shrinks_to_the_faults_it_needs() {
     use corral_sim::shrink::{fails, schedule_len, shrink_faults};
-    let knobs = opts(Bug::SnapshotDropsLastTxn, true).knobs;
+    let knobs = opts(Bug::SnapshotDropsLastTxn, true, 1).knobs;
     let seed = 2;
     let total = schedule_len(seed, &knobs);
     let keep = shrink_faults(seed, &knobs, &mut |_| {}).expect("seed 2 catches the planted bug");

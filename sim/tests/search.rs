@@ -207,6 +207,7 @@ impl History {
             log: &self.log,
             heal_ms: 0,
             clients: 0,
+            ensemble: false,
         };
         check_all(input)
             .into_iter()
@@ -217,6 +218,7 @@ impl History {
 
     fn search(&self) -> Found {
         search::search(&search::Input {
+            sequential_reads: false,
             ops: &self.ops,
             hints: &[],
             expiry_hints: &BTreeMap::new(),

@@ -17,6 +17,7 @@ pub mod model;
 mod order;
 pub mod plant;
 pub mod search;
+mod sessions;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(name: &'static str) -> Verdict {
+    pub fn new(name: &'static str) -> Verdict {
         Verdict {
             name,
             checked: 0,
@@ -56,7 +57,7 @@ impl Verdict {
         }
     }
 
-    fn fail(&mut self, what: String) {
+    pub fn fail(&mut self, what: String) {
         self.count += 1;
         if self.violations.len() < MAX_LISTED {
             self.violations.push(what);
@@ -79,6 +80,10 @@ pub struct Input<'a> {
     /// Simulated ms from which no fault is active.
     pub heal_ms: u64,
     pub clients: usize,
+    /// The history comes from an ensemble: reads are sequentially consistent (a server
+    /// answers from its own, possibly lagging, state), so the real-time rules bind writes
+    /// only.
+    pub ensemble: bool,
 }
 
 /// Errors a server returns for a write without logging a txn for it.
@@ -144,10 +149,17 @@ impl<'a> Facts<'a> {
                 }
                 (true, None) => {
                     txn_of[op.index] = in_log;
-                    pos[op.index] = in_log.map(|p| Pos {
-                        zxid: input.log[p].hdr.zxid,
-                        strict: true,
-                    });
+                    // An unanswered write that landed as an error txn had no effect (for
+                    // example SessionMoved: the request reached the leader after its
+                    // session had moved on): it has no place in the order.
+                    pos[op.index] = in_log
+                        .filter(|p| {
+                            !matches!(input.log[*p].txn, corral_core::txn::Txn::Error { .. })
+                        })
+                        .map(|p| Pos {
+                            zxid: input.log[p].hdr.zxid,
+                            strict: true,
+                        });
                 }
                 (false, Some(z)) => {
                     pos[op.index] = Some(Pos {
@@ -198,6 +210,7 @@ pub fn check_all(input: Input<'_>) -> Vec<Verdict> {
         order::session_order(&f),
         ephemeral::ephemerals(&f),
         ephemeral::sequential(&f),
+        sessions::expiry(&f),
         liveness(&f),
         linearizable(&f),
     ]
@@ -231,6 +244,7 @@ fn linearizable(f: &Facts) -> Verdict {
         hints: &hints,
         expiry_hints: &expiry_hints,
         max_steps: SEARCH_STEPS_PER_OP * ops.len() as u64 + 10_000,
+        sequential_reads: f.input.ensemble,
     });
     search_verdict(v, r)
 }
@@ -285,6 +299,7 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
         log: &[],
         heal_ms: 0,
         clients: 0,
+        ensemble: false,
     };
     let f = Facts::new(input);
     let hints: Vec<Option<Zxid>> = ops.iter().map(Op::reply_zxid).collect();
@@ -293,6 +308,7 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
         hints: &hints,
         expiry_hints: &BTreeMap::new(),
         max_steps,
+        sequential_reads: false,
     });
     vec![
         order::real_time(&f),

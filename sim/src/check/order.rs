@@ -19,7 +19,8 @@ fn after(p: Pos, before: Zxid) -> bool {
 
 /// (c) Real time: if A returned before B was invoked, B is placed after A. For writes this
 /// is linearizability of the zxid order; for reads it holds on a single server (reads are
-/// answered from the one state every write went through), not in an ensemble.
+/// answered from the one state every write went through), not in an ensemble, where it is
+/// checked only for B a txn of its own (a write placed strictly).
 pub fn real_time(f: &Facts) -> Verdict {
     let mut v = Verdict::new("real-time");
     let ops = f.input.ops;
@@ -46,8 +47,11 @@ pub fn real_time(f: &Facts) -> Verdict {
             }
             j += 1;
         }
-        v.checked += 1;
         let p = f.pos[i].expect("placed");
+        if f.input.ensemble && !p.strict {
+            continue;
+        }
+        v.checked += 1;
         if let Some((z, before)) = best {
             if !after(p, z) {
                 v.fail(format!(
@@ -62,8 +66,9 @@ pub fn real_time(f: &Facts) -> Verdict {
 
 /// (d, e) Session order: replies come back in submission order (FIFO), and placements
 /// follow submission order within a session across reconnections, reads and writes alike
-/// (monotonic reads, read-your-writes, including writes whose reply was lost). The log
-/// holds each session's txns in cxid order.
+/// (monotonic reads, read-your-writes, including writes whose reply was lost; in an
+/// ensemble those bind only later writes). The log holds each session's txns in cxid
+/// order.
 pub fn session_order(f: &Facts) -> Verdict {
     let mut v = Verdict::new("session-order");
     let ops = f.input.ops;
@@ -78,6 +83,11 @@ pub fn session_order(f: &Facts) -> Verdict {
         list.sort_by_key(|&i| ops[i].invoke_seq);
         let mut last_ret: Option<(u64, usize)> = None;
         let mut high: Option<(Zxid, usize)> = None;
+        // In an ensemble, a write whose reply was lost binds only the session's later
+        // writes: it may still be in flight to the leader from the server the session left
+        // while another server answers the session's later reads (ZooKeeper guarantees no
+        // more; a later write goes to the leader after the session moved, so it follows).
+        let mut high_unanswered: Option<(Zxid, usize)> = None;
         for &i in list.iter() {
             let op = &ops[i];
             if op.answered() {
@@ -93,7 +103,12 @@ pub fn session_order(f: &Facts) -> Verdict {
             let Some(p) = f.pos[i] else {
                 continue;
             };
-            if let Some((z, hi)) = high {
+            let binding = match (high, high_unanswered) {
+                (Some(a), Some(b)) if p.strict && b.0 > a.0 => Some(b),
+                (None, Some(b)) if p.strict => Some(b),
+                (a, _) => a,
+            };
+            if let Some((z, hi)) = binding {
                 if !after(p, z) {
                     v.fail(format!(
                         "{op} placed at {} but was submitted after {}",
@@ -101,14 +116,24 @@ pub fn session_order(f: &Facts) -> Verdict {
                     ));
                 }
             }
-            if high.is_none_or(|(z, _)| p.zxid > z) {
-                high = Some((p.zxid, i));
+            let mark = if f.input.ensemble && !op.answered() {
+                &mut high_unanswered
+            } else {
+                &mut high
+            };
+            if mark.is_none_or(|(z, _)| p.zxid > z) {
+                *mark = Some((p.zxid, i));
             }
         }
     }
     let mut last_cxid: BTreeMap<SessionId, i32> = BTreeMap::new();
     for e in f.input.log {
-        if e.hdr.cxid == 0 || e.hdr.session == SessionId::NONE {
+        // Error txns change nothing; a late one (SessionMoved) may land after its session's
+        // later requests.
+        if e.hdr.cxid == 0
+            || e.hdr.session == SessionId::NONE
+            || matches!(e.txn, corral_core::txn::Txn::Error { .. })
+        {
             continue;
         }
         if let Some(prev) = last_cxid.insert(e.hdr.session, e.hdr.cxid) {

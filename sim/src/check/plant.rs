@@ -26,6 +26,13 @@ pub enum Bug {
     StaleRead,
     /// An acknowledged write is missing from the log ([`Plant::DropAckedWrite`]).
     DropAckedWrite,
+    /// TRUNC acknowledged without truncating ([`ServerBug::SkipTrunc`]).
+    SkipTrunc,
+    /// Servers ignore the client's lastZxidSeen ([`ServerBug::IgnoreLastZxidSeen`]).
+    StaleReadAfterMove,
+    /// Followers drop the ephemeral cleanup of closeSession
+    /// ([`ServerBug::DropEphemeralCleanup`]).
+    DropEphemeralCleanup,
 }
 
 impl Bug {
@@ -37,6 +44,9 @@ impl Bug {
         Bug::ZombieEphemeral,
         Bug::StaleRead,
         Bug::DropAckedWrite,
+        Bug::SkipTrunc,
+        Bug::StaleReadAfterMove,
+        Bug::DropEphemeralCleanup,
     ];
 
     /// The name `--plant` takes.
@@ -48,6 +58,9 @@ impl Bug {
             Bug::ZombieEphemeral => "zombie-ephemeral",
             Bug::StaleRead => "stale-read",
             Bug::DropAckedWrite => "drop-acked-write",
+            Bug::SkipTrunc => "skip-trunc",
+            Bug::StaleReadAfterMove => "stale-read-after-move",
+            Bug::DropEphemeralCleanup => "drop-ephemeral-cleanup",
         }
     }
 
@@ -69,6 +82,9 @@ impl Bug {
             Bug::AckBeforeFsync => Some(ServerBug::AckBeforeFsync),
             Bug::LyingFsync => Some(ServerBug::LyingFsync),
             Bug::SnapshotDropsLastTxn => Some(ServerBug::SnapshotDropsLastTxn),
+            Bug::SkipTrunc => Some(ServerBug::SkipTrunc),
+            Bug::StaleReadAfterMove => Some(ServerBug::IgnoreLastZxidSeen),
+            Bug::DropEphemeralCleanup => Some(ServerBug::DropEphemeralCleanup),
             _ => None,
         }
     }

@@ -65,6 +65,15 @@ fn txn_matches(req: &Request, txn: &Txn, session: SessionId) -> bool {
                     .zip(ts)
                     .all(|(r, t)| matches!(t, Txn::Error { .. }) || txn_matches(r, t, session))
         }
+        // A request refused as a whole (its session moved or expired, or it did not
+        // decode) is logged as one error txn, a multi too.
+        (
+            Request::Multi(_),
+            Txn::Error {
+                err:
+                    ErrorCode::SessionMoved | ErrorCode::SessionExpired | ErrorCode::MarshallingError,
+            },
+        ) => true,
         (Request::Multi(_) | Request::CloseSession, _) => false,
         (_, Txn::Error { .. }) => true,
         (
@@ -134,7 +143,10 @@ pub fn write_replies(f: &Facts) -> Verdict {
         let Some(ret) = op.ret.as_ref().filter(|_| op.answered()) else {
             continue;
         };
-        let expected = model::write_reply(&op.request, &f.replay.results[p].results);
+        let expected = match (&op.request, &e.txn) {
+            (Request::Multi(_), Txn::Error { err }) => Err(*err),
+            _ => model::write_reply(&op.request, &f.replay.results[p].results),
+        };
         let actual = match (&ret.outcome, &ret.body) {
             (Outcome::Ok, Some(b)) => Ok(b.clone()),
             (Outcome::Failed(e), _) => Err(*e),

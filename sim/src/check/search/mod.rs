@@ -15,7 +15,11 @@
 //!
 //! **Order.** A must come before B if A returned before B was invoked (`A.ret < B.invoke`),
 //! or if both belong to one session and A was submitted first (ZooKeeper's FIFO client
-//! order, which covers unknown writes that did land). A session's closeSession (or a
+//! order, which covers unknown writes that did land). For an ensemble
+//! (`sequential_reads`), the real-time rule binds only when B is a write: a read may be
+//! answered by a server that lags, so it only follows its own session's operations; and
+//! an unknown-outcome write is not held to its session's order (it may still be in flight
+//! from the server the session left while another answers the session's later requests). A session's closeSession (or a
 //! server-side expiry, modelled as an unknown pseudo-op for every session that created
 //! ephemerals) removes its ephemerals; no write of that session linearizes after it.
 //!
@@ -93,6 +97,11 @@ pub struct Input<'a> {
     pub expiry_hints: &'a BTreeMap<SessionId, Zxid>,
     /// Model steps allowed in total.
     pub max_steps: u64,
+    /// Reads are sequentially consistent, not linearizable (an ensemble: a server answers
+    /// from its own state, which may lag): a read need not follow what returned before it
+    /// was invoked in other sessions. Writes still follow every operation that returned
+    /// before they were invoked, reads included.
+    pub sequential_reads: bool,
 }
 
 /// What an entry does in the model.
@@ -429,7 +438,13 @@ pub fn search(input: &Input<'_>) -> Report {
     let mut gave_up = None;
     for part in &parts {
         let before = budget;
-        let found = search_part(&entries, part, input.ops, &mut budget);
+        let found = search_part(
+            &entries,
+            part,
+            input.ops,
+            input.sequential_reads,
+            &mut budget,
+        );
         report.steps += before - budget;
         match found {
             Found::Linearizable => {}
@@ -501,13 +516,21 @@ struct Frame {
     next: usize,
 }
 
-fn search_part(all: &[Entry], part: &[usize], ops: &[Op], budget: &mut u64) -> Found {
+fn search_part(
+    all: &[Entry],
+    part: &[usize],
+    ops: &[Op],
+    sequential_reads: bool,
+    budget: &mut u64,
+) -> Found {
     // Queues: one per session (submission order), one per expiry pseudo-op.
     let mut by_session: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     let mut queues: Vec<Vec<usize>> = Vec::new();
     for &i in part {
         let e = &all[i];
-        if e.op.is_none() {
+        // With sequential reads (an ensemble), an unknown write is not ordered within its
+        // session: it may land after the session's later reads were answered elsewhere.
+        if e.op.is_none() || (sequential_reads && !e.must() && e.is_write()) {
             queues.push(vec![i]);
         } else {
             by_session.entry(e.session).or_default().push(i);
@@ -542,7 +565,8 @@ fn search_part(all: &[Entry], part: &[usize], ops: &[Op], budget: &mut u64) -> F
                 continue;
             };
             let e = &all[i];
-            if e.invoke > min_ret {
+            let bound_by_real_time = e.is_write() || !sequential_reads;
+            if bound_by_real_time && e.invoke > min_ret {
                 continue;
             }
             m.push((e.key(), q, true));
@@ -689,6 +713,7 @@ mod tests {
 
     fn run(ops: &[Op], max_steps: u64) -> Report {
         search(&Input {
+            sequential_reads: false,
             ops,
             hints: &[],
             expiry_hints: &BTreeMap::new(),
