@@ -101,6 +101,11 @@ struct Driver {
     next_gen: u64,
     /// Waiting for the closeSession reply: submit nothing else.
     closing: bool,
+    /// A closeSession went unanswered: like a real client after `close()`, this one uses
+    /// the session no more, and starts a new one once everything outstanding completed.
+    /// (Carrying on with the session would be a client bug: ZooKeeper honours a close that
+    /// arrives late, from any server, after newer requests of the session.)
+    abandon: bool,
     /// The next request, drawn ahead (with `Knobs::isolate_syncs`, a sync waits until
     /// nothing else is outstanding).
     next_req: Option<Request>,
@@ -265,6 +270,14 @@ impl Driver {
         while let Some(ev) = self.client.poll_event() {
             self.on_event(ev);
         }
+        if self.abandon && self.pending.is_empty() {
+            self.trace(format!(
+                "abandoning session {} after an unanswered closeSession",
+                self.client.session_id()
+            ));
+            self.drop_transport();
+            self.new_incarnation();
+        }
     }
 
     fn on_event(&mut self, ev: ClientEvent) {
@@ -349,8 +362,12 @@ impl Driver {
             self.workload.observe(&req, body);
         }
         if matches!(req, Request::CloseSession) {
-            // Answered: a Closed event follows. Lost: the session lives on, carry on.
-            self.closing = false;
+            // Answered: a Closed event follows. Lost: give the session up.
+            if matches!(outcome, Outcome::Unknown(_)) {
+                self.abandon = true;
+            } else {
+                self.closing = false;
+            }
         }
         self.ctx
             .history
@@ -362,6 +379,7 @@ impl Driver {
         self.incarnation += 1;
         self.next_xid = 1;
         self.closing = false;
+        self.abandon = false;
         self.workload.new_session();
         self.session_server = None;
         self.reconnect_at = sim_ms() + self.rng.range(10, 300) as u64;
@@ -391,6 +409,7 @@ pub async fn run(ctx: ClientCtx) -> turmoil::Result {
         transport: None,
         next_gen: 0,
         closing: false,
+        abandon: false,
         next_req: None,
         sync_pending: false,
         reconnect_at: 0,

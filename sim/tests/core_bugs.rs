@@ -1,8 +1,7 @@
-//! Core bugs the simulator found. Each test runs a small seed *without* the workaround of
-//! its bug (`Knobs::isolate_syncs` for bug 1, `Knobs::tolerate_expiry` for bug 2) and
-//! asserts that the checker the bug trips passes: these tests FAIL until the core is fixed
-//! (then `with_known_core_bugs` can go from the other tests).
-//! docs/simulation.md ("Known core bugs") has the diagnoses.
+//! Core bugs the simulator found, now fixed: each test runs the seed that showed its bug
+//! *without* the workaround (`Knobs::isolate_syncs` for bug 1, `Knobs::tolerate_expiry`
+//! for bug 2) and asserts that the checker the bug tripped passes.
+//! docs/simulation.md ("Core bugs the simulator found") has the diagnoses and the fixes.
 
 use corral_sim::scenario::Knobs;
 use corral_sim::{cli, run, RunOptions, RunReport};

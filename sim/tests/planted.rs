@@ -2,8 +2,6 @@
 //! of seeds (docs/simulation.md lists the same numbers), by the stated checker, and the
 //! coverage counters that explain the catch were reached.
 //!
-//! Ensemble runs set `Knobs::with_known_core_bugs` (see `seeds.rs`), so that a catch is the
-//! planted bug's and not a known core bug's.
 
 use corral_sim::check::plant::Bug;
 use corral_sim::coverage::{CRASH_BEFORE_ACK, SESSION_MOVED, SNAPSHOT_RECOVERY, SYNC_TRUNC};
@@ -16,8 +14,6 @@ fn opts(bug: Bug, faults: bool, servers: usize) -> RunOptions {
             plant: Some(bug),
             faults,
             servers: Some(servers),
-            isolate_syncs: servers > 1,
-            tolerate_expiry: servers > 1,
             ..Knobs::default()
         },
         ..RunOptions::default()

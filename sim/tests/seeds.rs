@@ -2,9 +2,8 @@
 //! pass every checker and reach the coverage counters, and planted damage that the
 //! checkers must reject.
 //!
-//! The ensemble runs set `Knobs::with_known_core_bugs`: the core has known bugs (listed in
-//! docs/simulation.md, each shown by a failing test in `core_bugs.rs`) that would fail
-//! nearly every ensemble seed and hide everything else. Drop it once they are fixed.
+//! The ensemble runs need no workaround: the core bugs the simulator found are fixed
+//! (`core_bugs.rs` keeps their seeds as regression tests).
 
 use corral_sim::check::plant::Plant;
 use corral_sim::coverage::{self, Coverage, Scope, COUNTERS};
@@ -35,8 +34,7 @@ fn ensemble(servers: Option<usize>) -> RunOptions {
         knobs: Knobs {
             servers,
             ..Knobs::default()
-        }
-        .with_known_core_bugs(),
+        },
         ..RunOptions::default()
     }
 }

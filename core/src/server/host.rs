@@ -54,10 +54,12 @@ impl Host for State {
         self.last_snapshot = zxid;
         self.since_snapshot = 0;
         self.last_prepared = zxid;
+        self.last_proposed = zxid;
     }
 
     fn role_changed(&mut self, now: Millis, role: Role, last_zxid: Zxid) {
         self.role = role;
+        self.last_proposed = self.tree.last_zxid();
         self.proposed_sessions.clear();
         if role != Role::Standalone {
             // Closes begun under the old role (an expiry this server started as leader,

@@ -65,6 +65,10 @@ pub(crate) struct State {
     /// Zxid of the last prepared txn (≥ the tree's last applied zxid). Meaningful while
     /// leading or standalone.
     pub(crate) last_prepared: Zxid,
+    /// Zxid of the last txn actually prepared here (or applied, when none is in flight):
+    /// what a read ordered behind every earlier write waits for. Not `last_prepared`, which
+    /// a new leader sets to counter 0 of its epoch, a zxid no txn has.
+    pub(crate) last_proposed: Zxid,
     /// Txns prepared since the replica last took them (leading or standalone).
     pub(crate) batch: Vec<(LogEntry, Option<ReqTag>)>,
     /// Requests for the leader since the replica last took them (following).
@@ -123,6 +127,7 @@ impl State {
             conns: BTreeMap::new(),
             session_conn: BTreeMap::new(),
             last_prepared: Zxid::ZERO,
+            last_proposed: Zxid::ZERO,
             batch: Vec::new(),
             to_leader: Vec::new(),
             origins: BTreeMap::new(),
@@ -161,6 +166,7 @@ impl State {
             .map(|(id, t)| (id, i64::from(t)))
             .collect();
         self.last_prepared = self.tree.last_zxid();
+        self.last_proposed = self.tree.last_zxid();
         self.last_snapshot = self.tree.last_zxid();
     }
 
@@ -185,6 +191,7 @@ impl State {
             _ => {}
         }
         self.last_prepared = self.tree.last_zxid();
+        self.last_proposed = self.tree.last_zxid();
         self.since_snapshot += 1;
     }
 
@@ -201,6 +208,7 @@ impl State {
             self.sessions.add(id, timeout, now);
         }
         self.last_prepared = self.tree.last_zxid();
+        self.last_proposed = self.tree.last_zxid();
         self.started_at = now;
         self.next_container_check = now.plus(self.config.container_check_interval_ms);
     }
@@ -673,11 +681,11 @@ impl State {
             _ => false,
         };
         if queue_busy
-            || (barrier_applies && !at_front && self.tree.last_zxid() < self.last_prepared)
+            || (barrier_applies && !at_front && self.tree.last_zxid() < self.last_proposed)
         {
             // A read behind pending replies, or behind any in-flight txn, waits its turn.
             let barrier = if barrier_applies {
-                self.last_prepared
+                self.last_proposed
             } else {
                 Zxid::ZERO
             };
@@ -770,7 +778,7 @@ impl State {
         if !at_front && self.reply_must_wait(conn) {
             // Answer in turn, with the zxid current at that point (reply zxids never go
             // backwards for a client).
-            let barrier = self.last_prepared;
+            let barrier = self.last_proposed;
             // Recorded for the slot's sake only: a frame that does not decode is re-judged
             // here when it runs (a write deferred during the handshake becomes valid then).
             let session_ok = self.session_ok(conn);
@@ -974,6 +982,7 @@ impl State {
         debug_assert!(self.prepares(), "propose while {:?}", self.role);
         let zxid = self.last_prepared.successor();
         self.last_prepared = zxid;
+        self.last_proposed = zxid;
         let op = match &txn {
             Txn::Error { .. } => op::ERROR,
             t => t.op(),

@@ -296,10 +296,14 @@ impl Driver {
                         self.trace(format!("<- server{} {}", p.0, brief(&msg)));
                     }
                     let msg = self.inbound_peer(p, msg);
+                    // Every message that carries the leader's commit mark (COMMIT, and the
+                    // PING and SYNC answer that repeat it) is held, in order.
                     let commit = matches!(
                         &msg,
                         PeerMessage::Zab(ZabMessage {
-                            body: ZabBody::Commit { .. },
+                            body: ZabBody::Commit { .. }
+                                | ZabBody::Ping { .. }
+                                | ZabBody::SyncDone { .. },
                             ..
                         })
                     );
@@ -441,7 +445,7 @@ fn is_ping(m: &PeerMessage) -> bool {
     matches!(
         m,
         PeerMessage::Zab(ZabMessage {
-            body: ZabBody::Ping | ZabBody::PingReply { .. },
+            body: ZabBody::Ping { .. } | ZabBody::PingReply { .. },
             ..
         })
     )
