@@ -950,3 +950,29 @@ proptest! {
         }
     }
 }
+
+/// A notification cap below the finalize wait would let re-sending peers keep a finalizing
+/// server from ever deciding (the simulator found such a livelock): the cap is raised to
+/// five finalize waits.
+#[test]
+fn a_cap_smaller_than_the_finalize_wait_is_raised() {
+    let quorum = Majority::new([ServerId(1), ServerId(2), ServerId(3)]);
+    let timing = ElectionTiming {
+        finalize_wait_ms: 100,
+        min_notification_interval_ms: 50,
+        max_notification_interval_ms: 60,
+    };
+    let mut e = Election::with_timing(ServerId(1), quorum, Zxid(0), Epoch(0), timing);
+    let mut now = Millis(0);
+    e.start(now);
+    while e.poll_output().is_some() {}
+    let mut gap = 0;
+    for _ in 0..10 {
+        let next = e.next_deadline().expect("looking");
+        gap = next.0 - now.0;
+        now = next;
+        e.tick(now);
+        while e.poll_output().is_some() {}
+    }
+    assert_eq!(gap, 500, "re-sends back off to five finalize waits");
+}

@@ -311,6 +311,14 @@ impl<Q: QuorumVerifier> Election<Q> {
     ) -> Election<Q> {
         assert!(timing.finalize_wait_ms > 0 && timing.min_notification_interval_ms > 0);
         assert!(timing.max_notification_interval_ms >= timing.min_notification_interval_ms);
+        // Every notification restarts a finalizing server's wait: if peers re-send faster
+        // than that wait, it can never decide (the simulator livelocked with a 116 ms cap
+        // under a 180 ms wait). ZooKeeper's defaults (60 s over 200 ms) are far from it; a
+        // configuration that comes close is raised to five waits.
+        let mut timing = timing;
+        timing.max_notification_interval_ms = timing
+            .max_notification_interval_ms
+            .max(timing.finalize_wait_ms.saturating_mul(5));
         Election {
             my_id,
             quorum,
