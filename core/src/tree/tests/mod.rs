@@ -68,7 +68,7 @@ fn fresh_tree_matches_zookeeper() {
     assert_eq!(cfg.acl(), &Acl::read_unsafe()[..]);
     assert_eq!(cfg.client_stat().aversion, -1);
     assert_eq!(t.node("/zookeeper").unwrap().acl(), &Acl::open_unsafe()[..]);
-    assert_eq!(t.node("/").unwrap().data, Some(vec![]));
+    assert_eq!(t.node("/").unwrap().data, Some(&b""[..]));
     assert_eq!(t.children("/").unwrap(), vec!["zookeeper"]);
     assert_eq!(t.children("/zookeeper").unwrap(), vec!["config", "quota"]);
     assert_eq!(t.count_descendants("/"), Some(3));
@@ -194,7 +194,8 @@ fn parent_cversion_rules() {
     // Wrap-around: MAX + 1 is not larger, so the stored value sticks at MAX (as in Java).
     let mut t = DataTree::new();
     create(&mut t, "/w", 1, CreateKind::Persistent);
-    t.update_meta("/w", |n| n.stat.cversion = i32::MAX);
+    let w = t.lookup("/w").unwrap();
+    t.update_stat(w, "/w", |s| s.cversion = i32::MAX);
     let txn = Txn::Create {
         path: "/w/z".into(),
         data: None,
