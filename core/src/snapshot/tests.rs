@@ -54,7 +54,7 @@ type Contents<'a> = (
 );
 
 fn contents(img: &Image) -> Contents<'_> {
-    let nodes = img.tree.walk().map(|(p, n)| (p, n.clone())).collect();
+    let nodes = img.tree.walk().collect();
     let sessions = img.sessions.iter().map(|(s, t)| (*s, *t)).collect();
     (img.header(), nodes, sessions)
 }

@@ -488,6 +488,21 @@ proptest! {
     }
 
     #[test]
+    fn colliding_path_index_matches_the_model(specs in prop::collection::vec(spec(), 1..60)) {
+        // The path index with only 2 bits of hash: every lookup walks long probe chains.
+        let (mut t, mut m) = (DataTree::with_hash_mask(3), Model::new());
+        for (i, spec) in specs.iter().enumerate() {
+            let zxid = i as i64 + 1;
+            step(&mut t, &mut m, spec, zxid)?;
+            if t.last_zxid() != Zxid(zxid) {
+                let hdr = TxnHeader { session: SessionId(0), cxid: 0, zxid: Zxid(zxid), time: 0, op: -1 };
+                t.apply(&hdr, &Txn::Error { err: crate::error::ErrorCode::NodeExists });
+            }
+        }
+        check_against_model(&t, &m, specs.len() as i64)?;
+    }
+
+    #[test]
     fn digest_ignores_the_order_of_independent_creates(
         picks in prop::collection::btree_set((0..3usize, 0..6usize), 1..12),
         seed in any::<u64>(),

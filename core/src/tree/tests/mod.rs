@@ -4,6 +4,7 @@ use crate::proto::data::{perms, Id};
 use crate::proto::event::EventType;
 use crate::txn::{Txn, TxnHeader, CONTAINER_EPHEMERAL_OWNER};
 
+mod layout;
 mod replay;
 
 const S1: SessionId = SessionId(0x100);
@@ -154,7 +155,7 @@ fn cversion_stored_and_reported() {
     let s = a.client_stat();
     assert_eq!((s.num_children, s.cversion, s.pzxid), (3, 5, Zxid(6)));
     // Reported arithmetic wraps like Java's int.
-    let mut n = a.clone();
+    let mut n = a;
     n.stat.cversion = i32::MAX;
     assert_eq!(
         n.client_stat().cversion,

@@ -189,7 +189,7 @@ fn zk_digest(tree: &DataTree) -> u64 {
         b.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
         let name = if path == "/" { "" } else { path.as_str() };
         let mut crc = crc32(0, name.as_bytes());
-        crc = crc32(crc, node.data.as_deref().unwrap_or_default());
+        crc = crc32(crc, node.data.unwrap_or_default());
         crc = crc32(crc, &b);
         sum = sum.wrapping_add(u64::from(crc));
     }
