@@ -219,9 +219,9 @@ impl DataTree {
         if path == "/" {
             return Err(ErrorCode::NodeExists);
         }
-        let (parent_path, name) = (path::parent(path), path::last_segment(path));
+        let parent_path = path::parent(path);
         let parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
-        if self.child(parent, name).is_some() {
+        if self.lookup(path).is_some() {
             return Err(ErrorCode::NodeExists);
         }
         let stored = self.nodes.get(parent).cversion();
@@ -290,13 +290,9 @@ impl DataTree {
         if path::is_system_path(path) {
             return Err(ErrorCode::BadArguments);
         }
-        let (parent_path, name) = (path::parent(path), path::last_segment(path));
+        let parent_path = path::parent(path);
         let parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
-        // Every stored path is valid, so an invalid one names no node.
-        let node = match path::validate_path(path) {
-            Ok(()) => self.child(parent, name),
-            Err(_) => None,
-        };
+        let node = self.lookup(path);
         if let Some(node) = node {
             self.unlink_child(parent, node);
         }

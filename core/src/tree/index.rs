@@ -1,116 +1,131 @@
-//! The path index: (parent id, child name) → child id, in a hash table of bare `u32` ids.
+//! The path index: full path → node id, in a hash table of 8-byte entries (the id and a
+//! 32-bit hash of the path). No path is stored: a probe that hits an entry with the right
+//! hash checks it by walking the node's parent chain against the path's segments, from the
+//! last one up (the leaf's slot and name, then its ancestors', which are shared and hot).
+//! One hash and one probe per lookup, whatever the depth.
 //!
-//! No key is stored: an entry is 4 bytes plus hashbrown's control byte, and the hash is
-//! recomputed from the slot it names (its parent id and its own name) whenever the table
-//! needs it (probing compares, resizing rehashes). A full path is resolved one segment at a
-//! time from the root, so the index never holds a path, and renaming-free ZooKeeper trees
-//! need nothing else. The hasher is foldhash with fixed seeds: no OS randomness in core, and
-//! the table is never iterated to produce output (ordered views come from child lists).
+//! The hash is kept in the entry so that growing the table never has to rebuild paths
+//! (that would be a walk up every node's chain, a long pause at a million nodes). The
+//! hasher is foldhash with fixed seeds: no OS randomness in core, and the table is never
+//! iterated to produce output (ordered views come from child lists).
 
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use super::store::{NodeId, Slab, Slot};
+use super::store::{NodeId, Slab, Slot, NONE};
 
-/// Hashes (parent id, name) keys. Cloned into resize callbacks, which cannot borrow the
-/// index while its table is borrowed mutably.
-#[derive(Clone, Debug)]
-struct Keyer {
-    hasher: foldhash::fast::FixedState,
-    /// Test hook: hashes are ANDed with this, so tests can force every entry into a handful
-    /// of hash values and exercise the collision paths. Always all ones outside tests.
-    #[cfg(test)]
-    mask: u64,
+/// An index entry: the node and the hash of its path.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id: NodeId,
+    hash: u32,
 }
 
-// Derivable only outside tests: under `cfg(test)` the mask must default to all ones.
-#[allow(clippy::derivable_impls)]
-impl Default for Keyer {
+/// The 64-bit hash hashbrown wants, from the stored 32 bits: the low half picks the bucket,
+/// the top 7 bits are the control byte (independent of the bucket below 2^25 buckets;
+/// beyond that only more false candidates, each rejected by the chain check).
+fn widen(hash: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(hash)
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct PathIndex {
+    table: HashTable<Entry>,
+    hasher: foldhash::fast::FixedState,
+    /// Test hook: hashes are ANDed with this, so tests can force every entry into a handful
+    /// of hash values and exercise the collision paths. All ones outside tests.
+    mask: u32,
+}
+
+impl Default for PathIndex {
     fn default() -> Self {
-        Keyer {
+        PathIndex {
+            table: HashTable::new(),
             hasher: foldhash::fast::FixedState::default(),
-            #[cfg(test)]
             mask: !0,
         }
     }
 }
 
-impl Keyer {
-    fn hash(&self, parent: NodeId, name: &[u8]) -> u64 {
-        let h = self.hasher.hash_one((parent, name));
-        #[cfg(test)]
-        let h = h & self.mask;
-        h
-    }
-
-    /// The key hash of the stored node `id`.
-    fn hash_of(&self, nodes: &Slab<Slot>, id: NodeId) -> u64 {
-        let slot = nodes.get(id);
-        self.hash(slot.parent, slot.name_bytes())
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub(super) struct PathIndex {
-    table: HashTable<NodeId>,
-    keyer: Keyer,
-}
-
 impl PathIndex {
     /// An index whose hashes keep only the bits of `mask` (0: everything collides).
     #[cfg(test)]
-    pub(super) fn with_mask(mask: u64) -> PathIndex {
+    pub(super) fn with_mask(mask: u32) -> PathIndex {
         PathIndex {
-            table: HashTable::new(),
-            keyer: Keyer {
-                mask,
-                hasher: foldhash::fast::FixedState::default(),
-            },
+            mask,
+            ..PathIndex::default()
         }
     }
 
-    /// The child of `parent` called `name`.
-    pub(super) fn find(&self, nodes: &Slab<Slot>, parent: NodeId, name: &[u8]) -> Option<NodeId> {
-        let hash = self.keyer.hash(parent, name);
-        self.table
-            .find(hash, |&id| {
-                let slot = nodes.get(id);
-                slot.parent == parent && slot.name_bytes() == name
-            })
-            .copied()
+    fn hash(&self, path: &str) -> u32 {
+        (self.hasher.hash_one(path.as_bytes()) >> 32) as u32 & self.mask
     }
 
-    /// Index the node `id` (already in `nodes`, with its parent and name set). The caller
-    /// has checked that its parent has no other child of that name.
-    pub(super) fn insert(&mut self, nodes: &Slab<Slot>, id: NodeId) {
-        let keyer = self.keyer.clone();
-        let hash = keyer.hash_of(nodes, id);
-        self.table
-            .insert_unique(hash, id, |&other| keyer.hash_of(nodes, other));
+    /// The node at `path`, which starts with `/` and is not `/` itself (the root is not
+    /// indexed; its id is `root`).
+    pub(super) fn find(&self, nodes: &Slab<Slot>, root: NodeId, path: &str) -> Option<NodeId> {
+        let hash = self.hash(path);
+        let hit = self.table.find(widen(hash), |e| {
+            e.hash == hash && chain_matches(nodes, root, e.id, path)
+        });
+        hit.map(|e| e.id)
     }
 
-    /// Forget the node `id` (still in `nodes`: its parent and name give its hash).
-    pub(super) fn remove(&mut self, nodes: &Slab<Slot>, id: NodeId) {
-        let hash = self.keyer.hash_of(nodes, id);
-        let entry = self.table.find_entry(hash, |&other| other == id);
-        let entry = entry.unwrap_or_else(|_| panic!("node {id} missing from the path index"));
+    /// Index node `id` under `path` (not yet indexed; the caller checked).
+    pub(super) fn insert(&mut self, id: NodeId, path: &str) {
+        let hash = self.hash(path);
+        self.table
+            .insert_unique(widen(hash), Entry { id, hash }, |e| widen(e.hash));
+    }
+
+    /// Forget node `id`, indexed under `path`.
+    pub(super) fn remove(&mut self, id: NodeId, path: &str) {
+        let hash = self.hash(path);
+        let entry = self.table.find_entry(widen(hash), |e| e.id == id);
+        let entry =
+            entry.unwrap_or_else(|_| panic!("{path} (node {id}) missing from the path index"));
         entry.remove();
     }
 
     /// Room for `additional` more entries without resizing.
-    pub(super) fn reserve(&mut self, nodes: &Slab<Slot>, additional: usize) {
-        let keyer = self.keyer.clone();
-        self.table
-            .reserve(additional, |&other| keyer.hash_of(nodes, other));
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional, |e| widen(e.hash));
     }
 
     pub(super) fn len(&self) -> usize {
         self.table.len()
     }
 
-    /// Every indexed id (order meaningless; for `verify`).
-    pub(super) fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.table.iter().copied()
+    /// Whether the entry for `id` carries the hash of `path` (for `verify`).
+    pub(super) fn holds(&self, id: NodeId, path: &str) -> bool {
+        let hash = self.hash(path);
+        self.table
+            .find(widen(hash), |e| e.id == id && e.hash == hash)
+            .is_some()
+    }
+}
+
+/// Whether node `id` is at `path` (`/`-prefixed, not `/`): its name is the last segment,
+/// its parent's the one before, and so on up to exactly the root.
+fn chain_matches(nodes: &Slab<Slot>, root: NodeId, mut id: NodeId, path: &str) -> bool {
+    let mut rest = &path[1..];
+    loop {
+        let slot = nodes.get(id);
+        if slot.parent == NONE {
+            return false; // the root, with segments left
+        }
+        let (head, name) = match rest.rfind('/') {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+            None => (None, rest),
+        };
+        if slot.name_bytes() != name.as_bytes() {
+            return false;
+        }
+        id = slot.parent;
+        match head {
+            Some(head) => rest = head,
+            None => return id == root,
+        }
     }
 }

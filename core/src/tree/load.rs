@@ -45,7 +45,7 @@ impl TreeLoader {
             let Some(parent) = self.find_parent(path::parent(&path)) else {
                 return Err(format!("{path} comes before its parent"));
             };
-            if self.tree.child(parent, path::last_segment(&path)).is_some() {
+            if self.tree.lookup(&path).is_some() {
                 return Err(format!("{path} appears twice"));
             }
             Some(parent)
@@ -79,8 +79,7 @@ impl TreeLoader {
     /// Make room for `additional` more nodes (a snapshot says how many are coming), so the
     /// path index does not rehash its way up to a million entries.
     pub fn reserve(&mut self, additional: usize) {
-        let tree = &mut self.tree;
-        tree.index.reserve(&tree.nodes, additional);
+        self.tree.index.reserve(additional);
     }
 
     /// Nodes loaded so far.

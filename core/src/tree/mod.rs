@@ -44,8 +44,8 @@ use store::{NodeId, Slab, Slot, NONE};
 /// Layout (chosen for memory: see docs/performance.md): nodes live in a chunked slab of
 /// 88-byte slots addressed by `u32` ids; each slot stores its own name once (with its data,
 /// in one allocation), its parent's id, its stat, an interned-ACL index and the id of its
-/// child list. The path index maps (parent id, name) to an id and stores nothing but ids,
-/// so a full path is resolved segment by segment and no path string is kept anywhere.
+/// child list. The path index maps a path's hash to ids and checks a hit by walking the
+/// node's parent chain, so no path string is kept anywhere.
 /// Child lists hold ids in name order (getChildren's and the snapshot's order) in bounded
 /// blocks, so huge flat directories stay cheap to change. The ephemeral, container and TTL
 /// indices hold ids; their outputs are sorted by path.
@@ -99,7 +99,7 @@ impl DataTree {
     /// A fresh tree whose path index hashes keep only the bits of `mask`, to test the
     /// index under heavy collisions.
     #[cfg(test)]
-    fn with_hash_mask(mask: u64) -> DataTree {
+    fn with_hash_mask(mask: u32) -> DataTree {
         Self::with_index(PathIndex::with_mask(mask))
     }
 
@@ -163,7 +163,7 @@ impl DataTree {
                 self.root = Some(id);
             }
             Some(parent) => {
-                self.index.insert(&self.nodes, id);
+                self.index.insert(id, path);
                 self.link_child(parent, id);
             }
         }
@@ -236,7 +236,7 @@ impl DataTree {
         ));
         self.acls.release(slot.acl);
         if slot.parent != NONE {
-            self.index.remove(&self.nodes, id);
+            self.index.remove(id, path);
         }
         match CreateKind::from_stored_owner(stat.ephemeral_owner) {
             CreateKind::Persistent => {}
@@ -279,21 +279,15 @@ impl DataTree {
     }
 
     /// The id of the node at exactly `path` (no `""` alias; a malformed path is absent).
-    /// Resolves one segment at a time from the root.
     fn lookup(&self, path: &str) -> Option<NodeId> {
         let root = self.root?;
         if path == "/" {
             return Some(root);
         }
-        let rest = path.strip_prefix('/')?;
-        rest.split('/').try_fold(root, |parent, name| {
-            self.index.find(&self.nodes, parent, name.as_bytes())
-        })
-    }
-
-    /// The child of `parent` called `name`.
-    fn child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
-        self.index.find(&self.nodes, parent, name.as_bytes())
+        if !path.starts_with('/') {
+            return None;
+        }
+        self.index.find(&self.nodes, root, path)
     }
 
     /// The full path of node `id`, rebuilt from the parent chain.

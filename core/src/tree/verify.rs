@@ -32,6 +32,9 @@ impl DataTree {
             let id = self
                 .lookup(&p)
                 .ok_or_else(|| format!("{p}: not in the path index"))?;
+            if p != "/" && !self.index.holds(id, &p) {
+                return Err(format!("{p}: indexed under another hash"));
+            }
             let slot = self.nodes.get(id);
             if slot.children != NONE {
                 lists += 1;
@@ -83,9 +86,7 @@ impl DataTree {
                 self.lists.len()
             ));
         }
-        if self.index.len() + 1 != seen
-            || self.index.ids().any(|id| self.nodes.try_get(id).is_none())
-        {
+        if self.index.len() + 1 != seen {
             return Err(format!(
                 "path index holds {} entries for {seen} nodes",
                 self.index.len()
