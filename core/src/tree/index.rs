@@ -109,23 +109,23 @@ impl PathIndex {
 /// Whether node `id` is at `path` (`/`-prefixed, not `/`): its name is the last segment,
 /// its parent's the one before, and so on up to exactly the root.
 fn chain_matches(nodes: &Slab<Slot>, root: NodeId, mut id: NodeId, path: &str) -> bool {
-    let mut rest = &path[1..];
+    // The segments still to match: `path` without its leading `/`, shortened from the end.
+    let mut rest = &path.as_bytes()[1..];
     loop {
         let slot = nodes.get(id);
         if slot.parent == NONE {
             return false; // the root, with segments left
         }
-        let (head, name) = match rest.rfind('/') {
-            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
-            None => (None, rest),
-        };
-        if slot.name_bytes() != name.as_bytes() {
+        // `rest` must end with `/name`, or be exactly `name` at the top.
+        let name = slot.name_bytes();
+        let Some(head) = rest.strip_suffix(name) else {
             return false;
-        }
+        };
         id = slot.parent;
         match head {
-            Some(head) => rest = head,
-            None => return id == root,
+            [] => return id == root,
+            [head @ .., b'/'] => rest = head,
+            _ => return false, // `name` was only the tail of a longer segment
         }
     }
 }
