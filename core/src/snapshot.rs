@@ -141,7 +141,7 @@ pub fn write<W: Write>(image: &Image, out: &mut W) -> std::io::Result<()> {
     }
     for (path, node) in image.tree.walk() {
         enc.raw.write_string(&path);
-        enc.raw.write_buffer(node.data.as_deref());
+        enc.raw.write_buffer(node.data);
         write_acls(&mut enc.raw, node.acl());
         node.stat.write(&mut enc.raw);
         enc.record_done()?;

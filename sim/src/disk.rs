@@ -596,10 +596,10 @@ mod tests {
             let rec = d.recover();
             let image = rec.image.expect("a snapshot");
             assert_eq!(image.zxid(), Zxid(3));
-            let data = image.tree.node("/x").and_then(|n| n.data.clone());
+            let data = image.tree.node("/x").and_then(|n| n.data);
             // zxid 3 closes a session: the newest data txn is the setData at 2.
             let want: &[u8] = if lossy { b"a" } else { b"b" };
-            assert_eq!(data.as_deref(), Some(want), "lossy {lossy}");
+            assert_eq!(data, Some(want), "lossy {lossy}");
             assert_eq!(rec.entries, vec![set_data(4, "c")]);
         }
     }

@@ -234,7 +234,7 @@ impl State {
         if !self.allowed(conn, n.acl(), perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((n.data.clone(), n.client_stat()))
+        Ok((n.data.map(<[u8]>::to_vec), n.client_stat()))
     }
 
     fn get_children(
@@ -246,7 +246,7 @@ impl State {
         if !self.allowed(conn, n.acl(), perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((n.children().iter().cloned().collect(), n.client_stat()))
+        Ok((n.children().map(str::to_owned).collect(), n.client_stat()))
     }
 
     /// setWatches catch-up (§7.5): events for changes since `relative_zxid` now, the rest

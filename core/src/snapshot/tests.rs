@@ -47,14 +47,14 @@ fn sample() -> Image {
 }
 
 /// Everything observable about an image, for equality checks.
-type Contents = (
+type Contents<'a> = (
     Header,
-    Vec<(String, crate::tree::Node)>,
+    Vec<(String, crate::tree::Node<'a>)>,
     Vec<(SessionId, i32)>,
 );
 
-fn contents(img: &Image) -> Contents {
-    let nodes = img.tree.walk().map(|(p, n)| (p, n.clone())).collect();
+fn contents(img: &Image) -> Contents<'_> {
+    let nodes = img.tree.walk().collect();
     let sessions = img.sessions.iter().map(|(s, t)| (*s, *t)).collect();
     (img.header(), nodes, sessions)
 }

@@ -1,7 +1,8 @@
-//! Interned ACL lists. Nearly every node shares one of a handful of lists, so nodes hold a
-//! shared `Arc<[Acl]>` (16 bytes) instead of their own copy; a reference count per list
-//! lets the cache forget lists no node uses any more. This is ZooKeeper's
-//! `ReferenceCountedACLCache` without the numeric ids.
+//! Interned ACL lists. Nearly every node shares one of a handful of lists, so a node holds
+//! a `u32` index into this cache (4 bytes, against 16 for an `Arc<[Acl]>` handle) and a
+//! reference count per list lets the cache forget lists no node uses any more. This is
+//! ZooKeeper's `ReferenceCountedACLCache`. Indices depend on history (a forgotten list's
+//! index is reused), so nothing observable may depend on them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,46 +11,91 @@ use crate::proto::data::Acl;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct AclCache {
-    lists: BTreeMap<Arc<[Acl]>, u64>,
+    /// Index → (list, users); `None` for a free index.
+    lists: Vec<Option<(Arc<[Acl]>, u64)>>,
+    /// List → index, to intern.
+    by_list: BTreeMap<Arc<[Acl]>, u32>,
+    free: Vec<u32>,
 }
 
 impl AclCache {
-    /// The shared list equal to `acl`, counting one more user.
-    pub(super) fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
-        if let Some((shared, _)) = self.lists.get_key_value(acl) {
-            let shared = Arc::clone(shared);
-            if let Some(count) = self.lists.get_mut(acl) {
-                *count += 1;
-            }
-            return shared;
+    /// The index of the list equal to `acl`, counting one more user.
+    pub(super) fn intern(&mut self, acl: &[Acl]) -> u32 {
+        if let Some(&i) = self.by_list.get(acl) {
+            let entry = self.lists[i as usize].as_mut();
+            let (_, users) = entry.expect("interned index is live");
+            *users += 1;
+            return i;
         }
         let shared: Arc<[Acl]> = Arc::from(acl);
-        self.lists.insert(Arc::clone(&shared), 1);
-        shared
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.lists[i as usize] = Some((Arc::clone(&shared), 1));
+                i
+            }
+            None => {
+                let i = u32::try_from(self.lists.len()).expect("fewer than 2^32 ACL lists");
+                self.lists.push(Some((Arc::clone(&shared), 1)));
+                i
+            }
+        };
+        self.by_list.insert(shared, i);
+        i
     }
 
-    /// One user of `acl` is gone.
-    pub(super) fn release(&mut self, acl: &[Acl]) {
-        let count = self.lists.get_mut(acl);
-        assert!(
-            count.is_some(),
-            "released an ACL list the cache does not hold: {acl:?}"
-        );
-        if let Some(count) = count {
-            *count -= 1;
-            if *count == 0 {
-                self.lists.remove(acl);
-            }
+    /// One user of list `i` is gone.
+    pub(super) fn release(&mut self, i: u32) {
+        let entry = self.lists.get_mut(i as usize).and_then(Option::as_mut);
+        let (list, users) = entry.unwrap_or_else(|| panic!("released free ACL index {i}"));
+        *users -= 1;
+        if *users == 0 {
+            let list = Arc::clone(list);
+            self.by_list.remove(&list);
+            self.lists[i as usize] = None;
+            self.free.push(i);
+        }
+    }
+
+    /// The list at index `i`.
+    pub(super) fn get(&self, i: u32) -> &[Acl] {
+        match self.lists.get(i as usize) {
+            Some(Some((list, _))) => list,
+            _ => panic!("dangling ACL index {i}"),
         }
     }
 
     /// Distinct lists in use.
     pub(super) fn len(&self) -> usize {
-        self.lists.len()
+        self.by_list.len()
     }
 
-    /// Users of the list equal to `acl` (0 when unknown).
-    pub(super) fn count(&self, acl: &[Acl]) -> u64 {
-        self.lists.get(acl).copied().unwrap_or(0)
+    /// Users of list `i` (0 when free or unknown).
+    pub(super) fn count(&self, i: u32) -> u64 {
+        match self.lists.get(i as usize) {
+            Some(Some((_, users))) => *users,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_counts_and_reuses_indices() {
+        let mut c = AclCache::default();
+        let (open, read) = (Acl::open_unsafe(), Acl::read_unsafe());
+        let a = c.intern(&open);
+        assert_eq!(c.intern(&open), a);
+        let b = c.intern(&read);
+        assert_ne!(a, b);
+        assert_eq!((c.len(), c.count(a), c.count(b)), (2, 2, 1));
+        c.release(b);
+        assert_eq!((c.len(), c.count(b)), (1, 0));
+        assert_eq!(c.get(a), &open[..]);
+        // The freed index is reused for the next new list.
+        assert_eq!(c.intern(&[]), b);
+        assert_eq!(c.get(b), &[][..]);
     }
 }

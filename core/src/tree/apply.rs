@@ -2,7 +2,8 @@
 //! `deleteNode`, `setData`, `setACL` and `killSession`, including their behaviour on txns
 //! that do not fit the tree (log replay over a fuzzy snapshot).
 
-use super::{DataTree, Node, StatPersisted};
+use super::store::NodeId;
+use super::{DataTree, StatPersisted};
 use crate::error::ErrorCode;
 use crate::path;
 use crate::proto::data::{Acl, Stat};
@@ -123,7 +124,15 @@ impl DataTree {
                 parent_cversion,
             } => {
                 let owner = kind.stored_owner();
-                match self.create(path, data.clone(), acl, owner, *parent_cversion, zxid, time) {
+                match self.create(
+                    path,
+                    data.as_deref(),
+                    acl,
+                    owner,
+                    *parent_cversion,
+                    zxid,
+                    time,
+                ) {
                     Ok(stat) => {
                         triggers.push(Trigger::new(path, EventType::NodeCreated));
                         triggers.push(Trigger::new(
@@ -165,7 +174,7 @@ impl DataTree {
                 path,
                 data,
                 version,
-            } => match self.set_data(path, data.clone(), *version, zxid, time) {
+            } => match self.set_data(path, data.as_deref(), *version, zxid, time) {
                 Ok(stat) => {
                     triggers.push(Trigger::new(path, EventType::NodeDataChanged));
                     OpResult::DataSet { stat }
@@ -199,7 +208,7 @@ impl DataTree {
     fn create(
         &mut self,
         path: &str,
-        data: Option<Vec<u8>>,
+        data: Option<&[u8]>,
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
@@ -210,23 +219,22 @@ impl DataTree {
         if path == "/" {
             return Err(ErrorCode::NodeExists);
         }
-        let (parent_path, name) = (path::parent(path), path::last_segment(path));
-        let parent = self.nodes.get(parent_path).ok_or(ErrorCode::NoNode)?;
-        if parent.children.contains(name) {
+        let parent_path = path::parent(path);
+        let parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
+        if self.lookup(path).is_some() {
             return Err(ErrorCode::NodeExists);
         }
-        let stored = parent.stat.cversion;
+        let stored = self.nodes.get(parent).cversion();
         let new_cversion = if parent_cversion == -1 {
             stored.wrapping_add(1)
         } else {
             parent_cversion
         };
-        self.update_meta(parent_path, |p| {
-            if new_cversion > p.stat.cversion {
-                p.stat.cversion = new_cversion;
-                p.stat.pzxid = zxid;
+        self.update_stat(parent, parent_path, |p| {
+            if new_cversion > p.cversion {
+                p.cversion = new_cversion;
+                p.pzxid = zxid;
             }
-            p.children.insert(name.to_owned());
         });
         let stat = StatPersisted {
             czxid: zxid,
@@ -239,10 +247,9 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
-        let node = Node::new(data, self.acls.intern(acl), stat);
-        let client = node.client_stat();
-        self.add_node(path.to_owned(), node);
-        Ok(client)
+        let acl = self.acls.intern(acl);
+        let id = self.add_node(path, Some(parent), data, acl, stat);
+        Ok(self.view(id).client_stat())
     }
 
     /// `DataTree.setCversionPzxid`: move the parent's counters forward after a create found
@@ -253,18 +260,19 @@ impl DataTree {
         cversion: i32,
         zxid: Zxid,
     ) -> Result<(), ErrorCode> {
-        self.update_meta(path, |n| {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        self.update_stat(id, path, |s| {
             let new = if cversion == -1 {
-                n.stat.cversion.wrapping_add(1)
+                s.cversion.wrapping_add(1)
             } else {
                 cversion
             };
-            if new > n.stat.cversion {
-                n.stat.cversion = new;
-                n.stat.pzxid = zxid;
+            if new > s.cversion {
+                s.cversion = new;
+                s.pzxid = zxid;
             }
-        })
-        .ok_or(ErrorCode::NoNode)
+        });
+        Ok(())
     }
 
     /// `DataTree.deleteNode`. A system path (`/`, `/zookeeper`, ...) is BadArguments with no
@@ -273,35 +281,47 @@ impl DataTree {
     /// looked up, so a delete of a missing child still moves it, then NoNode. A node that
     /// still has children (possible only in replay) is removed with its whole subtree, so
     /// that no orphan remains.
+    ///
+    /// The node is looked up by its exact path, so a malformed path whose parent and last
+    /// segment name a real node (`//a` → `/`, `a`) deletes nothing. (ZooKeeper would
+    /// unlink `a` from `/` there and leave `/a` orphaned in its map; such a txn cannot come
+    /// from prep, which validates paths.)
     fn delete(&mut self, path: &str, zxid: Zxid) -> Result<(), ErrorCode> {
         if path::is_system_path(path) {
             return Err(ErrorCode::BadArguments);
         }
-        let (parent_path, name) = (path::parent(path), path::last_segment(path));
-        self.update_meta(parent_path, |p| {
-            p.children.remove(name);
-            if zxid > p.stat.pzxid {
-                p.stat.pzxid = zxid;
-            }
-        })
-        .ok_or(ErrorCode::NoNode)?;
-        if !self.nodes.contains_key(path) {
-            return Err(ErrorCode::NoNode);
+        let parent_path = path::parent(path);
+        let parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
+        let node = self.lookup(path);
+        if let Some(node) = node {
+            self.unlink_child(parent, node);
         }
-        self.remove_subtree(path);
+        self.update_stat(parent, parent_path, |p| {
+            if zxid > p.pzxid {
+                p.pzxid = zxid;
+            }
+        });
+        let node = node.ok_or(ErrorCode::NoNode)?;
+        self.remove_subtree(node, path.to_owned());
         Ok(())
     }
 
-    /// Remove `path` and everything below it from the map and the indices. The caller has
-    /// already unlinked `path` from its parent.
-    fn remove_subtree(&mut self, path: &str) {
-        let mut stack = vec![path.to_owned()];
-        while let Some(p) = stack.pop() {
-            let Some(node) = self.nodes.remove(&p) else {
-                continue;
-            };
-            stack.extend(node.children.iter().map(|c| path::join(&p, c)));
-            self.forget_node(&p, node);
+    /// Remove node `id` at `path` and everything below it from the slab and the indices.
+    /// The caller has already unlinked `id` from its parent.
+    fn remove_subtree(&mut self, id: NodeId, path: String) {
+        let mut stack = vec![(id, path)];
+        while let Some((id, p)) = stack.pop() {
+            let list = self.nodes.get(id).children;
+            if list != super::store::NONE {
+                let list = self.lists.remove(list);
+                self.nodes.get_mut(id).children = super::store::NONE;
+                let nodes = &self.nodes;
+                stack.extend(
+                    list.iter()
+                        .map(|c| (c, path::join(&p, nodes.get(c).name()))),
+                );
+            }
+            self.forget_node(&p, id);
         }
     }
 
@@ -310,40 +330,43 @@ impl DataTree {
     fn set_data(
         &mut self,
         path: &str,
-        data: Option<Vec<u8>>,
+        data: Option<&[u8]>,
         version: i32,
         zxid: Zxid,
         time: i64,
     ) -> Result<Stat, ErrorCode> {
-        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
-        let before = super::digest::node(path, node);
-        let old_size = super::node_size(path, node.data.as_deref());
-        node.data = data;
-        node.stat.version = version;
-        node.stat.mzxid = zxid;
-        node.stat.mtime = time;
-        let after = super::digest::node(path, node);
-        let new_size = super::node_size(path, node.data.as_deref());
-        let stat = node.client_stat();
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        let slot = self.nodes.get_mut(id);
+        let acl = self.acls.get(slot.acl);
+        let mut stat = slot.stat();
+        let before = super::digest::node(path, slot.data(), &stat, acl);
+        let old_size = super::node_size(path, slot.data());
+        stat.version = version;
+        stat.mzxid = zxid;
+        stat.mtime = time;
+        slot.set_stat(stat);
+        slot.set_data(data);
+        let after = super::digest::node(path, data, &stat, acl);
+        let new_size = super::node_size(path, data);
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
         self.data_size = self.data_size - old_size + new_size;
-        Ok(stat)
+        Ok(self.view(id).client_stat())
     }
 
     /// `DataTree.setACL`: acl, aversion = `version` (the new aversion). NoNode when missing.
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
-        if !self.nodes.contains_key(path) {
-            return Err(ErrorCode::NoNode);
-        }
-        let shared = self.acls.intern(acl);
-        let old = self.update_meta(path, |n| {
-            n.stat.aversion = version;
-            let old = std::mem::replace(&mut n.acl, shared);
-            (old, n.client_stat())
-        });
-        let (old, stat) = old.ok_or(ErrorCode::NoNode)?;
-        self.acls.release(&old);
-        Ok(stat)
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        let new = self.acls.intern(acl);
+        let slot = self.nodes.get_mut(id);
+        let mut stat = slot.stat();
+        let before = super::digest::meta(path, &stat, self.acls.get(slot.acl));
+        stat.aversion = version;
+        slot.set_stat(stat);
+        let old = std::mem::replace(&mut slot.acl, new);
+        let after = super::digest::meta(path, &stat, self.acls.get(new));
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        self.acls.release(old);
+        Ok(self.view(id).client_stat())
     }
 
     /// `DataTree.killSession`: delete every path listed in the txn (whoever owns it now, as

@@ -15,7 +15,7 @@
 //! Equal trees therefore have equal digests whatever the order of the changes that built
 //! them. Children sets are not hashed: they are implied by the paths of the nodes.
 
-use super::node::Node;
+use super::node::StatPersisted;
 use crate::proto::data::Acl;
 
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -76,8 +76,7 @@ pub(super) fn content(path: &str, data: Option<&[u8]>) -> u64 {
 }
 
 /// The part of a node's digest that changes with its stat or ACL.
-pub(super) fn meta(path: &str, node: &Node) -> u64 {
-    let s = &node.stat;
+pub(super) fn meta(path: &str, s: &StatPersisted, acl: &[Acl]) -> u64 {
     let mut h = WordHasher::new(TAG_META);
     h.bytes(path.as_bytes());
     for v in [
@@ -93,7 +92,7 @@ pub(super) fn meta(path: &str, node: &Node) -> u64 {
     for v in [s.version, s.cversion, s.aversion] {
         h.int(v as i64);
     }
-    hash_acl(&mut h, &node.acl);
+    hash_acl(&mut h, acl);
     h.finish()
 }
 
@@ -107,8 +106,8 @@ fn hash_acl(h: &mut WordHasher, acl: &[Acl]) {
 }
 
 /// A node's whole contribution to the tree digest.
-pub(super) fn node(path: &str, node: &Node) -> u64 {
-    content(path, node.data.as_deref()).wrapping_add(meta(path, node))
+pub(super) fn node(path: &str, data: Option<&[u8]>, stat: &StatPersisted, acl: &[Acl]) -> u64 {
+    content(path, data).wrapping_add(meta(path, stat, acl))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Building a tree from stored nodes (a snapshot, an imported ZooKeeper data directory),
 //! and walking one in the order snapshots store it.
 
-use std::collections::BTreeSet;
-
-use super::{DataTree, Node, StatPersisted};
+use super::children::Ids;
+use super::store::NodeId;
+use super::{DataTree, Node, PathIndex, StatPersisted};
 use crate::path;
 use crate::proto::data::Acl;
 use crate::types::Zxid;
@@ -14,6 +14,11 @@ use crate::types::Zxid;
 #[derive(Debug)]
 pub struct TreeLoader {
     tree: DataTree,
+    /// The last node inserted and its ancestors, as (end of its path in `last`, id). In a
+    /// preorder stream (snapshots) every node's parent is on this chain, so finding it
+    /// costs a few string compares instead of a lookup per path segment.
+    chain: Vec<(usize, NodeId)>,
+    last: String,
 }
 
 impl TreeLoader {
@@ -25,50 +30,71 @@ impl TreeLoader {
         acl: &[Acl],
         stat: StatPersisted,
     ) -> Result<(), String> {
-        let tree = &mut self.tree;
-        if path == "/" {
-            if !tree.nodes.is_empty() {
+        let parent = if path == "/" {
+            if !self.tree.is_empty() {
                 return Err("the root appears twice or after other nodes".into());
             }
+            None
         } else {
-            if tree.nodes.is_empty() {
+            if self.tree.is_empty() {
                 return Err(format!("{path} comes before the root"));
             }
             if path::validate_path(&path).is_err() {
                 return Err(format!("invalid path {path:?}"));
             }
-            if tree.nodes.contains_key(&path) {
-                return Err(format!("{path} appears twice"));
-            }
-            let Some(parent) = tree.nodes.get_mut(path::parent(&path)) else {
+            let Some(parent) = self.find_parent(path::parent(&path)) else {
                 return Err(format!("{path} comes before its parent"));
             };
-            parent.children.insert(path::last_segment(&path).to_owned());
-        }
-        let acl = tree.acls.intern(acl);
-        tree.add_node(path, Node::new(data, acl, stat));
+            if self.tree.lookup(&path).is_some() {
+                return Err(format!("{path} appears twice"));
+            }
+            Some(parent)
+        };
+        let acl = self.tree.acls.intern(acl);
+        let id = self
+            .tree
+            .add_node(&path, parent, data.as_deref(), acl, stat);
+        self.last = path;
+        self.chain.push((self.last.len(), id));
         Ok(())
     }
 
+    /// The id of `parent_path`, from the chain when it is there (then the chain is cut
+    /// back to it), else by lookup (then the chain restarts from it).
+    fn find_parent(&mut self, parent_path: &str) -> Option<NodeId> {
+        while let Some(&(end, id)) = self.chain.last() {
+            if self.last[..end] == *parent_path {
+                return Some(id);
+            }
+            self.chain.pop();
+        }
+        let id = self.tree.lookup(parent_path)?;
+        // Only what the next insert may need: this parent, as a prefix of the new path.
+        self.last.clear();
+        self.last.push_str(parent_path);
+        self.chain.push((self.last.len(), id));
+        Some(id)
+    }
+
     /// Make room for `additional` more nodes (a snapshot says how many are coming), so the
-    /// map does not rehash its way up to a million entries.
+    /// path index does not rehash its way up to a million entries.
     pub fn reserve(&mut self, additional: usize) {
-        self.tree.nodes.reserve(additional);
+        self.tree.index.reserve(additional);
     }
 
     /// Nodes loaded so far.
     pub fn len(&self) -> usize {
-        self.tree.nodes.len()
+        self.tree.len()
     }
 
     /// Whether no node is loaded yet.
     pub fn is_empty(&self) -> bool {
-        self.tree.nodes.is_empty()
+        self.tree.is_empty()
     }
 
     /// The finished tree, as of `last_zxid`. Fails if no root was loaded.
     pub fn finish(mut self, last_zxid: Zxid) -> Result<DataTree, String> {
-        if !self.tree.nodes.contains_key("/") {
+        if self.tree.root.is_none() {
             return Err("no root node".into());
         }
         self.tree.last_zxid = last_zxid;
@@ -80,18 +106,21 @@ impl DataTree {
     /// An empty loader: not even the root or the built-in nodes (snapshots store those).
     pub fn loader() -> TreeLoader {
         TreeLoader {
-            tree: DataTree::bare(),
+            tree: DataTree::bare(PathIndex::default()),
+            chain: Vec::new(),
+            last: String::new(),
         }
     }
 
     /// Every node, parents before children and siblings in byte order (a preorder walk
     /// from the root): the order snapshots store them in, so equal trees give equal bytes.
     pub fn walk(&self) -> Walk<'_> {
-        let mut stack = Vec::new();
-        if self.nodes.contains_key("/") {
-            stack.push("/".to_owned());
+        Walk {
+            tree: self,
+            root: self.root,
+            frames: Vec::new(),
+            path: String::new(),
         }
-        Walk { tree: self, stack }
     }
 
     /// Number of znodes (the real count, unlike [`node_count`](Self::node_count)).
@@ -101,33 +130,46 @@ impl DataTree {
 
     /// Whether the tree has no node at all (only a tree being loaded can be).
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.nodes.len() == 0
     }
 }
 
-/// Iterator of [`DataTree::walk`].
+/// Iterator of [`DataTree::walk`]. Holds one child cursor per level of the current path
+/// (not every pending path), so walking a flat directory of a million nodes takes no
+/// extra memory.
 pub struct Walk<'a> {
     tree: &'a DataTree,
-    stack: Vec<String>,
+    /// The root, until it has been returned.
+    root: Option<NodeId>,
+    /// Per level: the remaining children, and the length of their parent's path in `path`.
+    frames: Vec<(Ids<'a>, usize)>,
+    /// The path of the node returned last.
+    path: String,
 }
 
 impl<'a> Iterator for Walk<'a> {
-    type Item = (String, &'a Node);
+    type Item = (String, Node<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(root) = self.root.take() {
+            self.path.push('/');
+            self.frames.push((self.tree.child_ids(root), 1));
+            return Some(("/".to_owned(), self.tree.view(root)));
+        }
         loop {
-            let path = self.stack.pop()?;
-            // Every path on the stack came from a child set, so it is present.
-            let Some(node) = self.tree.nodes.get(&path) else {
+            let (ids, parent_len) = self.frames.last_mut()?;
+            let Some(id) = ids.next() else {
+                self.frames.pop();
                 continue;
             };
-            push_children(&mut self.stack, &path, &node.children);
-            return Some((path, node));
+            let parent_len = *parent_len;
+            self.path.truncate(parent_len);
+            if parent_len > 1 {
+                self.path.push('/');
+            }
+            self.path.push_str(self.tree.nodes.get(id).name());
+            self.frames.push((self.tree.child_ids(id), self.path.len()));
+            return Some((self.path.clone(), self.tree.view(id)));
         }
     }
-}
-
-/// Push the children's paths so that the smallest name is popped first.
-fn push_children(stack: &mut Vec<String>, parent: &str, children: &BTreeSet<String>) {
-    stack.extend(children.iter().rev().map(|c| path::join(parent, c)));
 }

@@ -3,57 +3,94 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::store::{NodeId, NONE};
 use super::{digest, node_size, DataTree};
 use crate::path;
 use crate::txn::CreateKind;
 use crate::types::SessionId;
 
 impl DataTree {
-    /// Recompute everything derived and compare: the built-in nodes exist; every node but
-    /// the root is listed by its existing parent and every listed child exists; the
-    /// ephemeral, container and TTL indices match the stored owners; the ACL reference
-    /// counts, data size and digest match a recomputation. `Err` names the first mismatch.
+    /// Recompute everything derived and compare: the built-in nodes exist; walking the
+    /// child lists from the root reaches every stored node exactly once, each listed child
+    /// names its lister as parent, siblings are in strictly ascending byte order, and the
+    /// path index resolves every node (and holds nothing else); the ephemeral, container
+    /// and TTL indices match the stored owners; the ACL reference counts, data size and
+    /// digest match a recomputation. `Err` names the first mismatch.
     pub fn verify(&self) -> Result<(), String> {
         for p in path::SYSTEM_PATHS {
-            if !self.nodes.contains_key(p) {
+            if self.lookup(p).is_none() {
                 return Err(format!("built-in node {p} is missing"));
             }
         }
-        let mut ephemerals: BTreeMap<SessionId, BTreeSet<String>> = BTreeMap::new();
+        let mut ephemerals: BTreeMap<SessionId, BTreeSet<NodeId>> = BTreeMap::new();
         let mut containers = BTreeSet::new();
         let mut ttls = BTreeSet::new();
-        let mut acl_users: BTreeMap<&[crate::proto::data::Acl], u64> = BTreeMap::new();
-        let (mut size, mut dig) = (0u64, 0u64);
-        for (p, n) in &self.nodes {
-            if p != "/" {
-                let parent = self
-                    .nodes
-                    .get(path::parent(p))
-                    .ok_or_else(|| format!("{p}: parent missing"))?;
-                if !parent.children.contains(path::last_segment(p)) {
-                    return Err(format!("{p}: not listed by its parent"));
-                }
+        let mut acl_users: BTreeMap<u32, u64> = BTreeMap::new();
+        let (mut size, mut dig, mut seen, mut lists) = (0u64, 0u64, 0usize, 0usize);
+        for (p, n) in self.walk() {
+            seen += 1;
+            let id = self
+                .lookup(&p)
+                .ok_or_else(|| format!("{p}: not in the path index"))?;
+            if p != "/" && !self.index.holds(id, &p) {
+                return Err(format!("{p}: indexed under another hash"));
             }
-            for c in &n.children {
-                if !self.nodes.contains_key(&path::join(p, c)) {
-                    return Err(format!("{p}: lists missing child {c:?}"));
+            let slot = self.nodes.get(id);
+            if slot.children != NONE {
+                lists += 1;
+                self.lists
+                    .try_get(slot.children)
+                    .ok_or_else(|| format!("{p}: dangling child list"))?
+                    .check()
+                    .map_err(|e| format!("{p}: {e}"))?;
+            }
+            let mut prev: Option<&str> = None;
+            for c in self.child_ids(id) {
+                let child = self.nodes.get(c);
+                if child.parent != id {
+                    return Err(format!(
+                        "{p}: lists {:?}, whose parent is another",
+                        child.name()
+                    ));
                 }
+                if prev.is_some_and(|prev| prev.as_bytes() >= child.name_bytes()) {
+                    return Err(format!("{p}: children out of order at {:?}", child.name()));
+                }
+                prev = Some(child.name());
             }
             match n.kind() {
                 CreateKind::Persistent => {}
                 CreateKind::Ephemeral(s) => {
-                    ephemerals.entry(s).or_default().insert(p.clone());
+                    ephemerals.entry(s).or_default().insert(id);
                 }
                 CreateKind::Container => {
-                    containers.insert(p.clone());
+                    containers.insert(id);
                 }
                 CreateKind::Ttl(_) => {
-                    ttls.insert(p.clone());
+                    ttls.insert(id);
                 }
             }
-            *acl_users.entry(&n.acl).or_default() += 1;
-            size += node_size(p, n.data.as_deref());
-            dig = dig.wrapping_add(digest::node(p, n));
+            *acl_users.entry(slot.acl).or_default() += 1;
+            size += node_size(&p, n.data);
+            dig = dig.wrapping_add(digest::node(&p, n.data, &n.stat, n.acl()));
+        }
+        if seen != self.nodes.len() || self.nodes.iter().count() != seen {
+            return Err(format!(
+                "{} nodes stored, {seen} reachable from the root",
+                self.nodes.len()
+            ));
+        }
+        if lists != self.lists.len() {
+            return Err(format!(
+                "{} child lists stored, {lists} in use",
+                self.lists.len()
+            ));
+        }
+        if self.index.len() + 1 != seen {
+            return Err(format!(
+                "path index holds {} entries for {seen} nodes",
+                self.index.len()
+            ));
         }
         if ephemerals != self.ephemerals {
             return Err(format!(
@@ -74,7 +111,8 @@ impl DataTree {
         for (acl, users) in acl_users {
             if self.acls.count(acl) != users {
                 return Err(format!(
-                    "ACL {acl:?}: {users} users, cache counts {}",
+                    "ACL {:?}: {users} users, cache counts {}",
+                    self.acls.get(acl),
                     self.acls.count(acl)
                 ));
             }

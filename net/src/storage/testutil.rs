@@ -79,7 +79,11 @@ impl State {
         State {
             last_zxid: img.zxid(),
             digest: img.tree.digest(),
-            nodes: img.tree.walk().map(|(p, n)| (p, n.data.clone())).collect(),
+            nodes: img
+                .tree
+                .walk()
+                .map(|(p, n)| (p, n.data.map(<[u8]>::to_vec)))
+                .collect(),
             snapshot_zxid: Zxid::ZERO,
         }
     }

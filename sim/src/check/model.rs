@@ -41,14 +41,14 @@ pub fn answer(tree: &DataTree, req: &Request) -> Option<Result<Response, ErrorCo
     Some(match req {
         Request::Exists { path, .. } => node(path).map(|n| Response::Stat(n.client_stat())),
         Request::GetData { path, .. } => node(path).map(|n| Response::GetData {
-            data: n.data.clone(),
+            data: n.data.map(<[u8]>::to_vec),
             stat: n.client_stat(),
         }),
         Request::GetChildren { path, .. } => node(path).map(|n| Response::Children {
-            children: n.children().iter().cloned().collect(),
+            children: n.children().map(str::to_owned).collect(),
         }),
         Request::GetChildren2 { path, .. } => node(path).map(|n| Response::Children2 {
-            children: n.children().iter().cloned().collect(),
+            children: n.children().map(str::to_owned).collect(),
             stat: n.client_stat(),
         }),
         Request::Sync { path } => Ok(Response::Sync { path: path.clone() }),

@@ -4,6 +4,7 @@ use crate::proto::data::{perms, Id};
 use crate::proto::event::EventType;
 use crate::txn::{Txn, TxnHeader, CONTAINER_EPHEMERAL_OWNER};
 
+mod layout;
 mod replay;
 
 const S1: SessionId = SessionId(0x100);
@@ -68,7 +69,7 @@ fn fresh_tree_matches_zookeeper() {
     assert_eq!(cfg.acl(), &Acl::read_unsafe()[..]);
     assert_eq!(cfg.client_stat().aversion, -1);
     assert_eq!(t.node("/zookeeper").unwrap().acl(), &Acl::open_unsafe()[..]);
-    assert_eq!(t.node("/").unwrap().data, Some(vec![]));
+    assert_eq!(t.node("/").unwrap().data, Some(&b""[..]));
     assert_eq!(t.children("/").unwrap(), vec!["zookeeper"]);
     assert_eq!(t.children("/zookeeper").unwrap(), vec!["config", "quota"]);
     assert_eq!(t.count_descendants("/"), Some(3));
@@ -154,7 +155,7 @@ fn cversion_stored_and_reported() {
     let s = a.client_stat();
     assert_eq!((s.num_children, s.cversion, s.pzxid), (3, 5, Zxid(6)));
     // Reported arithmetic wraps like Java's int.
-    let mut n = a.clone();
+    let mut n = a;
     n.stat.cversion = i32::MAX;
     assert_eq!(
         n.client_stat().cversion,
@@ -194,7 +195,8 @@ fn parent_cversion_rules() {
     // Wrap-around: MAX + 1 is not larger, so the stored value sticks at MAX (as in Java).
     let mut t = DataTree::new();
     create(&mut t, "/w", 1, CreateKind::Persistent);
-    t.update_meta("/w", |n| n.stat.cversion = i32::MAX);
+    let w = t.lookup("/w").unwrap();
+    t.update_stat(w, "/w", |s| s.cversion = i32::MAX);
     let txn = Txn::Create {
         path: "/w/z".into(),
         data: None,

@@ -69,8 +69,8 @@ fn recover_image(dir: &Path) -> Result<(Image, Zxid, Vec<String>), StorageError>
 fn same(a: &Image, b: &Image) {
     assert_eq!(a.header(), b.header());
     assert_eq!(a.sessions, b.sessions);
-    let wa: Vec<_> = a.tree.walk().map(|(p, n)| (p, n.clone())).collect();
-    let wb: Vec<_> = b.tree.walk().map(|(p, n)| (p, n.clone())).collect();
+    let wa: Vec<_> = a.tree.walk().collect();
+    let wb: Vec<_> = b.tree.walk().collect();
     assert_eq!(wa, wb);
 }
 

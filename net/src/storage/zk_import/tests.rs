@@ -118,7 +118,7 @@ fn observe(tree: &DataTree) -> BTreeMap<String, Expected> {
         out.insert(
             path,
             Expected {
-                data: node.data.clone(),
+                data: node.data.map(<[u8]>::to_vec),
                 stat,
                 acl: node.acl().to_vec(),
             },
@@ -189,7 +189,7 @@ fn zk_digest(tree: &DataTree) -> u64 {
         b.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
         let name = if path == "/" { "" } else { path.as_str() };
         let mut crc = crc32(0, name.as_bytes());
-        crc = crc32(crc, node.data.as_deref().unwrap_or_default());
+        crc = crc32(crc, node.data.unwrap_or_default());
         crc = crc32(crc, &b);
         sum = sum.wrapping_add(u64::from(crc));
     }
@@ -322,7 +322,7 @@ fn full_replay_matches_what_zookeeper_served() {
         let t = tree.node(&n.path).unwrap();
         assert_eq!(
             (&t.data, t.acl(), &t.stat),
-            (&n.data, &n.acl[..], &n.stat),
+            (&n.data.as_deref(), &n.acl[..], &n.stat),
             "{}",
             n.path
         );
@@ -364,7 +364,7 @@ fn check_snapshot_against_replay(name: &str, img: &ZkImage) -> Vec<String> {
     assert_eq!(img.nodes.len() as u64 + 1, at_name.node_count());
     let mut fuzzy = Vec::new();
     for n in &img.nodes {
-        let got = (&n.data, &n.acl[..], &n.stat);
+        let got = (&n.data.as_deref(), &n.acl[..], &n.stat);
         let a = at_name.node(&n.path).unwrap();
         let b = at_digest.node(&n.path).unwrap();
         if got != (&a.data, a.acl(), &a.stat) {
