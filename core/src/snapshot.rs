@@ -127,12 +127,8 @@ fn err(offset: usize, reason: impl Into<String>) -> SnapshotError {
 }
 
 /// Write `image` as a snapshot to `out`. Equal images give equal bytes.
-pub fn write<W: Write>(image: &Image, out: &mut W) -> std::io::Result<()> {
-    let mut enc = Encoder {
-        out,
-        raw: JuteWriter::new(),
-        chain: Vec::new(),
-    };
+pub fn write<W: Write + ?Sized>(image: &Image, out: &mut W) -> std::io::Result<()> {
+    let mut enc = Encoder::new(out);
     enc.out.write_all(&encode_header(&image.header()))?;
     for (id, timeout) in &image.sessions {
         enc.raw.write_i64(id.0);
@@ -140,10 +136,7 @@ pub fn write<W: Write>(image: &Image, out: &mut W) -> std::io::Result<()> {
         enc.record_done()?;
     }
     for (path, node) in image.tree.walk() {
-        enc.raw.write_string(&path);
-        enc.raw.write_buffer(node.data);
-        write_acls(&mut enc.raw, node.acl());
-        node.stat.write(&mut enc.raw);
+        write_node(&mut enc.raw, &path, node.data, node.acl(), &node.stat);
         enc.record_done()?;
     }
     enc.flush_block()?;
@@ -159,14 +152,36 @@ pub fn to_bytes(image: &Image) -> Vec<u8> {
     out
 }
 
-struct Encoder<'a, W: Write> {
+struct Encoder<'a, W: Write + ?Sized> {
     out: &'a mut W,
     raw: JuteWriter,
     /// Every block crc so far, big-endian, for the end record.
     chain: Vec<u8>,
 }
 
-impl<W: Write> Encoder<'_, W> {
+/// One node record.
+fn write_node(
+    raw: &mut JuteWriter,
+    path: &str,
+    data: Option<&[u8]>,
+    acl: &[Acl],
+    stat: &StatPersisted,
+) {
+    raw.write_string(path);
+    raw.write_buffer(data);
+    write_acls(raw, acl);
+    stat.write(raw);
+}
+
+impl<'a, W: Write + ?Sized> Encoder<'a, W> {
+    fn new(out: &'a mut W) -> Self {
+        Encoder {
+            out,
+            raw: JuteWriter::new(),
+            chain: Vec::new(),
+        }
+    }
+
     fn record_done(&mut self) -> std::io::Result<()> {
         if self.raw.len() >= BLOCK_TARGET {
             self.flush_block()?;
@@ -447,6 +462,9 @@ pub fn read(bytes: &[u8]) -> Result<Image, SnapshotError> {
     }
     Ok(Image { tree, sessions })
 }
+
+mod delta;
+pub use delta::{merge, path_order, Delta, MergeError};
 
 #[cfg(test)]
 mod tests;

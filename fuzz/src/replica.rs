@@ -89,7 +89,7 @@ impl World {
                         }
                     }
                 }
-                Output::Snapshot { token, zxid } => self.server.snapshotted(token, zxid, true),
+                Output::Snapshot { token, zxid, .. } => self.server.snapshotted(token, zxid, true),
                 Output::Close { conn } => self.server.connection_closed(self.now, conn),
                 Output::Send { .. } => {}
             }

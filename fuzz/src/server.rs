@@ -75,7 +75,7 @@ impl World {
                     }
                     self.pending.push_back(token);
                 }
-                Output::Snapshot { token, zxid } => {
+                Output::Snapshot { token, zxid, .. } => {
                     // The live tree stands for what the shell would rebuild from the log;
                     // its snapshot must load back to the same digest.
                     assert_eq!(

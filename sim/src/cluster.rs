@@ -49,6 +49,7 @@ pub const INVARIANTS: &[&str] = &[
     "ack-durable",
     "replica-digest",
     "storage",
+    "delta-snapshot",
 ];
 
 /// One invariant's tally.
@@ -151,6 +152,9 @@ pub struct ZabStats {
     pub sync_trunc: u64,
     pub sync_snap: u64,
     pub snapshots: u64,
+    /// Snapshots whose delta (merged the way the real snapshot thread does) matched the
+    /// full build.
+    pub delta_snapshots: u64,
     /// Restarts (not the first start) that loaded a snapshot.
     pub snapshot_recoveries: u64,
 }

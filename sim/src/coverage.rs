@@ -98,6 +98,8 @@ counters! {
         "snapshots the servers wrote (informational)";
     ENSEMBLE_RUNS = 19, "ensemble-runs", false, All,
         "runs with 3 or 5 servers (informational)";
+    DELTA_SNAPSHOTS = 20, "delta-snapshots", true, All,
+        "a snapshot merged from the server's delta (changed nodes) equal to the one built from the log";
 }
 
 /// The counters of one run, or their sum over a sweep.

@@ -383,6 +383,39 @@ impl Disk {
         Ok(size)
     }
 
+    /// Merge `delta` (the changed nodes' live states a server handed out with a snapshot
+    /// request) into the snapshot it is against, the way the real snapshot thread does,
+    /// and compare with this disk's newest snapshot, just built from the log the full way
+    /// (call right after [`snapshot`](Self::snapshot)). `Ok(false)`: the base snapshot is
+    /// not on this disk (the real thread would build the full way too). `Err`: the merge
+    /// failed or differs, a bug in the server's change tracking.
+    pub fn check_delta(&self, delta: &snapshot::Delta) -> Result<bool, String> {
+        let fresh;
+        let base = if delta.base == Zxid::ZERO {
+            fresh = snapshot::to_bytes(&Image::new());
+            &fresh
+        } else {
+            match self.snapshot_zxids.iter().position(|z| *z == delta.base) {
+                Some(i) => &self.snapshots[i],
+                None => return Ok(false),
+            }
+        };
+        let full = self.snapshots.last().ok_or("no snapshot was built")?;
+        let mut merged = Vec::new();
+        snapshot::merge(base, delta, &mut merged)
+            .map_err(|e| format!("delta against {} does not merge: {e}", delta.base))?;
+        if merged != *full {
+            return Err(format!(
+                "delta against {} merges to {} bytes that differ from the snapshot built from \
+                 the log ({} bytes)",
+                delta.base,
+                merged.len(),
+                full.len()
+            ));
+        }
+        Ok(true)
+    }
+
     /// Move durable records with zxids up to `zxid` to the archive.
     fn purge_through(&mut self, zxid: Zxid) {
         let mut at = 0;

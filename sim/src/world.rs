@@ -374,6 +374,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     cov.add(coverage::CRASH_AFTER_SNAPSHOT, u64::from(f.after_snapshot));
     cov.add(coverage::SNAPSHOT_RECOVERY, c.stats.snapshot_recoveries);
     cov.add(coverage::SNAPSHOTS, c.stats.snapshots);
+    cov.add(coverage::DELTA_SNAPSHOTS, c.stats.delta_snapshots);
     cov.add(coverage::WATCH_FIRED, history.watch_events());
     if sc.ensemble.is_some() {
         cov.add(coverage::ENSEMBLE_RUNS, 1);

@@ -106,6 +106,9 @@ pub(crate) struct State {
     snapshot_pending: Option<PersistToken>,
     /// Zxid of the last snapshot the driver reported written.
     pub(crate) last_snapshot: Zxid,
+    /// The changed paths handed out with the outstanding delta snapshot: put back if it is
+    /// not written.
+    delta_paths: Option<Vec<Box<str>>>,
     pub(crate) next_container_check: Millis,
     pub(crate) started_at: Millis,
     pub(crate) packets_received: u64,
@@ -117,10 +120,15 @@ impl State {
     /// A server with an empty tree; `me` tags its own requests.
     pub(crate) fn new(config: ServerConfig, me: ServerId, now: Millis) -> State {
         let sessions = SessionTracker::new(config.server_id, now, config.tick_time_ms);
+        let mut tree = DataTree::new();
+        if config.snapshot_deltas {
+            // The fresh tree is the state before zxid 0, the base of the first delta.
+            tree.track_changes();
+        }
         State {
             next_container_check: now.plus(config.container_check_interval_ms),
             config,
-            tree: DataTree::new(),
+            tree,
             sessions,
             watches: WatchManager::default(),
             overlay: Overlay::default(),
@@ -146,6 +154,7 @@ impl State {
             since_snapshot: 0,
             snapshot_pending: None,
             last_snapshot: Zxid::ZERO,
+            delta_paths: None,
             started_at: now,
             packets_received: 0,
             packets_sent: 0,
@@ -160,6 +169,9 @@ impl State {
             "restore must come first"
         );
         self.tree = image.tree;
+        if self.config.snapshot_deltas {
+            self.tree.track_changes();
+        }
         self.recovered_sessions = image
             .sessions
             .into_iter()
@@ -336,7 +348,8 @@ impl State {
 
     /// Request a snapshot once enough txns were applied (see `ServerConfig::snap_count`),
     /// as of the last applied zxid that is also durable here (`durable`): the driver
-    /// builds it from this server's own log.
+    /// builds it from this server's own log, or (delta snapshots) from the previous
+    /// snapshot and the changed nodes' live states.
     pub(crate) fn maybe_snapshot(&mut self, durable: Zxid) {
         let count = self.config.snap_count;
         if count == 0 || self.snapshot_pending.is_some() {
@@ -349,15 +362,70 @@ impl State {
         if self.since_snapshot < threshold {
             return;
         }
-        let zxid = self.tree.last_zxid().min(durable);
+        let applied = self.tree.last_zxid();
+        if self.tree.tracks_changes() && applied <= durable {
+            if applied > self.last_snapshot {
+                self.request_delta_snapshot();
+            }
+            return;
+        }
+        // A delta must be exactly the applied state, which must be durable here (a leader
+        // may apply a quorum's commit before its own fsync). Under steady load that is
+        // nearly always soon true; if it stays false, fall back to a full snapshot as of
+        // what is durable, leaving the tracked changes (a superset) for the next delta.
+        if self.tree.tracks_changes() && self.since_snapshot < 2 * threshold {
+            return;
+        }
+        let zxid = applied.min(durable);
         if zxid <= self.last_snapshot {
             return;
         }
+        let token = self.next_snapshot_token();
+        self.outputs.push_back(Output::Snapshot {
+            token,
+            zxid,
+            delta: None,
+        });
+    }
+
+    fn next_snapshot_token(&mut self) -> PersistToken {
         let token = PersistToken(self.next_token);
         self.next_token += 1;
         self.since_snapshot = 0;
         self.snapshot_pending = Some(token);
-        self.outputs.push_back(Output::Snapshot { token, zxid });
+        token
+    }
+
+    /// Ask for a snapshot as of the applied zxid, with the live states of every node changed
+    /// since the last snapshot written.
+    fn request_delta_snapshot(&mut self) {
+        let paths = self.tree.take_changes().expect("tracking changes");
+        let changes = self.tree.export_changes(&paths);
+        let sessions: Vec<(SessionId, i32)> = self
+            .sessions
+            .sessions()
+            .into_iter()
+            .map(|(id, t)| (id, t as i32))
+            .collect();
+        let header = crate::snapshot::Header {
+            zxid: self.tree.last_zxid(),
+            digest: self.tree.digest(),
+            nodes: self.tree.len() as u64,
+            sessions: sessions.len() as u64,
+        };
+        let delta = crate::snapshot::Delta {
+            base: self.last_snapshot,
+            header,
+            sessions,
+            changes,
+        };
+        self.delta_paths = Some(paths);
+        let token = self.next_snapshot_token();
+        self.outputs.push_back(Output::Snapshot {
+            token,
+            zxid: header.zxid,
+            delta: Some(Box::new(delta)),
+        });
     }
 
     /// The driver wrote the snapshot requested with `token` (or gave up on it: `written`
@@ -365,8 +433,12 @@ impl State {
     pub(crate) fn snapshotted(&mut self, token: PersistToken, zxid: Zxid, written: bool) {
         if self.snapshot_pending == Some(token) {
             self.snapshot_pending = None;
+            let paths = self.delta_paths.take();
             if written {
                 self.last_snapshot = self.last_snapshot.max(zxid);
+            } else if let Some(paths) = paths {
+                // The next delta is against the same base, so it must cover these too.
+                self.tree.restore_changes(paths);
             }
         }
     }

@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// since the last one (between half and all of it, offset per server id as ZooKeeper
     /// randomises it, so that an ensemble does not snapshot everywhere at once). 0 = never.
     pub snap_count: u64,
+    /// Ask for delta snapshots: the server tracks which nodes change and hands their live
+    /// states with each `Output::Snapshot`, so the driver can merge them into the previous
+    /// snapshot instead of rebuilding the tree from the log (see `snapshot::Delta`).
+    pub snapshot_deltas: bool,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             skip_acl: false,
             global_outstanding_limit: 1000,
             snap_count: 100_000,
+            snapshot_deltas: false,
         }
     }
 }
@@ -129,7 +134,14 @@ pub enum Output {
     /// `Server::snapshotted(token)`. At most one is outstanding. The driver builds it from
     /// storage (previous snapshot plus log), not from the live tree, so the server goes on
     /// serving meanwhile; it may also purge old snapshots and log segments afterwards.
-    Snapshot { token: PersistToken, zxid: Zxid },
+    /// With `ServerConfig::snapshot_deltas`, `delta` (when present) holds the state as of
+    /// `zxid` relative to the snapshot at `delta.base`: merging it into that file gives the
+    /// snapshot at once (`snapshot::merge`); if that fails, build it as without a delta.
+    Snapshot {
+        token: PersistToken,
+        zxid: Zxid,
+        delta: Option<Box<crate::snapshot::Delta>>,
+    },
 }
 
 /// Per-connection counters for the `cons`/`stat` four-letter words.

@@ -240,3 +240,131 @@ proptest! {
         let _ = read(&bytes);
     }
 }
+
+mod delta {
+    use super::super::{merge, path_order, to_bytes, Delta, Image, MergeError};
+    use crate::proto::data::Acl;
+    use crate::tree::DataTree;
+    use crate::txn::{CreateKind, Txn, TxnHeader};
+    use crate::types::{SessionId, Zxid};
+
+    fn create(t: &mut DataTree, zxid: i64, path: &str, cversion: i32) {
+        let txn = Txn::Create {
+            path: path.into(),
+            data: Some(path.as_bytes().to_vec()),
+            acl: Acl::open_unsafe(),
+            kind: CreateKind::Persistent,
+            parent_cversion: cversion,
+        };
+        let hdr = TxnHeader {
+            session: SessionId(1),
+            cxid: 0,
+            zxid: Zxid(zxid),
+            time: zxid,
+            op: 1,
+        };
+        t.apply(&hdr, &txn);
+    }
+
+    fn image(t: &DataTree) -> Image {
+        Image {
+            tree: t.clone(),
+            sessions: [(SessionId(7), 4000)].into_iter().collect(),
+        }
+    }
+
+    fn delta(t: &mut DataTree, base: Zxid) -> Delta {
+        let paths = t.take_changes().unwrap();
+        Delta {
+            base,
+            header: image(t).header(),
+            sessions: vec![(SessionId(7), 4000)],
+            changes: t.export_changes(&paths),
+        }
+    }
+
+    #[test]
+    fn path_order_is_preorder_with_siblings_in_byte_order() {
+        let mut paths = vec![
+            "/a-c",
+            "/a/b",
+            "/",
+            "/a",
+            "/a/b/c",
+            "/b",
+            "/a0",
+            "/zookeeper",
+        ];
+        paths.sort_by(|a, b| path_order(a, b));
+        assert_eq!(
+            paths,
+            [
+                "/",
+                "/a",
+                "/a/b",
+                "/a/b/c",
+                "/a-c",
+                "/a0",
+                "/b",
+                "/zookeeper"
+            ]
+        );
+    }
+
+    #[test]
+    fn merging_a_delta_gives_the_full_snapshot() {
+        let mut t = DataTree::new();
+        create(&mut t, 1, "/a", 1);
+        let base = to_bytes(&image(&t));
+        t.track_changes();
+        create(&mut t, 2, "/a/b", 1);
+        create(&mut t, 3, "/a-c", 2);
+        let d = delta(&mut t, Zxid(1));
+        let mut out = Vec::new();
+        merge(&base, &d, &mut out).unwrap();
+        assert_eq!(out, to_bytes(&image(&t)));
+    }
+
+    #[test]
+    fn a_missed_change_is_a_mismatch_not_a_wrong_snapshot() {
+        let mut t = DataTree::new();
+        create(&mut t, 1, "/a", 1);
+        let base = to_bytes(&image(&t));
+        t.track_changes();
+        create(&mut t, 2, "/a/b", 1);
+        let mut d = delta(&mut t, Zxid(1));
+        d.changes.retain(|c| &*c.path != "/a/b");
+        let err = merge(&base, &d, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, MergeError::Mismatch(_)), "{err}");
+        // A stale parent (its cversion moved) is caught by the digest alone.
+        let mut d = delta(&mut t, Zxid(1));
+        create(&mut t, 3, "/a/c", 2);
+        d = Delta {
+            header: image(&t).header(),
+            ..d
+        };
+        let err = merge(&base, &d, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, MergeError::Mismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn a_delta_against_another_base_is_refused() {
+        let mut t = DataTree::new();
+        t.track_changes();
+        create(&mut t, 1, "/a", 1);
+        let base = to_bytes(&image(&t));
+        create(&mut t, 2, "/b", 2);
+        let d = delta(&mut t, Zxid(0));
+        let err = merge(&base, &d, &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MergeError::WrongBase {
+                    expected: Zxid(0),
+                    found: Zxid(1)
+                }
+            ),
+            "{err}"
+        );
+    }
+}

@@ -336,6 +336,7 @@ impl DataTree {
         time: i64,
     ) -> Result<Stat, ErrorCode> {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        self.mark_changed(path);
         let slot = self.nodes.get_mut(id);
         let acl = self.acls.get(slot.acl);
         let mut stat = slot.stat();
@@ -356,6 +357,7 @@ impl DataTree {
     /// `DataTree.setACL`: acl, aversion = `version` (the new aversion). NoNode when missing.
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        self.mark_changed(path);
         let new = self.acls.intern(acl);
         let slot = self.nodes.get_mut(id);
         let mut stat = slot.stat();

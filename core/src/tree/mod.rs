@@ -18,6 +18,7 @@ use crate::types::{Millis, SessionId, Zxid};
 
 mod acl_cache;
 mod apply;
+mod changes;
 mod children;
 mod digest;
 mod index;
@@ -31,6 +32,7 @@ mod tests;
 mod verify;
 
 pub use apply::{ApplyResult, OpResult, Trigger};
+pub use changes::{NodeChange, NodeState};
 pub use load::{TreeLoader, Walk};
 pub use node::{Children, Node, StatPersisted};
 
@@ -69,6 +71,8 @@ pub struct DataTree {
     data_size: u64,
     /// Wrapping sum of the node digests (see `digest.rs`).
     digest: u64,
+    /// Paths changed since tracking (re)started, when tracked (see `changes.rs`).
+    changes: Option<changes::ChangedPaths>,
 }
 
 impl Default for DataTree {
@@ -117,6 +121,7 @@ impl DataTree {
             last_zxid: Zxid::ZERO,
             data_size: 0,
             digest: 0,
+            changes: None,
         }
     }
 
@@ -146,6 +151,7 @@ impl DataTree {
         acl: u32,
         stat: StatPersisted,
     ) -> NodeId {
+        self.mark_changed(path);
         self.data_size += node_size(path, data);
         self.digest = self
             .digest
@@ -224,6 +230,7 @@ impl DataTree {
     /// Undo [`add_node`](Self::add_node) for `id` at `path`, whose children are already
     /// gone and which is already unlinked from its parent. Frees its slot.
     fn forget_node(&mut self, path: &str, id: NodeId) {
+        self.mark_changed(path);
         let slot = self.nodes.get(id);
         debug_assert_eq!(slot.children, NONE, "forgot a node that has children");
         let stat = slot.stat();
@@ -265,6 +272,7 @@ impl DataTree {
         path: &str,
         f: impl FnOnce(&mut StatPersisted) -> R,
     ) -> R {
+        self.mark_changed(path);
         let slot = self.nodes.get_mut(id);
         let acl = self.acls.get(slot.acl);
         let mut stat = slot.stat();
@@ -464,6 +472,12 @@ impl DataTree {
 }
 
 /// ZooKeeper's `getNodeSize`: path length in UTF-16 units plus data bytes.
+/// One node's contribution to the tree digest (see `digest.rs`): what a snapshot merge sums
+/// to check its result against the live tree's digest.
+pub fn node_digest(path: &str, data: Option<&[u8]>, stat: &StatPersisted, acl: &[Acl]) -> u64 {
+    digest::node(path, data, stat, acl)
+}
+
 fn node_size(path: &str, data: Option<&[u8]>) -> u64 {
     path::java_length(path) + data.map_or(0, |d| d.len() as u64)
 }

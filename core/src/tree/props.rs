@@ -572,4 +572,58 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn delta_snapshots_equal_full_snapshots(
+        specs in prop::collection::vec((spec(), 0..4u8), 1..60),
+        txns in prop::collection::vec((1..4i64, arb::txn(SessionId(SESSION_BASE + 1)), 0..4u8), 0..30),
+    ) {
+        // Snapshots at random points (cut 0), some of them failed (cut 1: the changes go
+        // back); each merged from the previous one and the tracked changes must be
+        // byte-identical to the snapshot of the whole tree.
+        use crate::snapshot::{self, Delta, Image};
+        let (mut t, mut m) = (DataTree::new(), Model::new());
+        t.track_changes();
+        let image = |t: &DataTree| Image { tree: t.clone(), sessions: Default::default() };
+        let mut base = snapshot::to_bytes(&image(&t));
+        let mut base_zxid = Zxid::ZERO;
+        let mut cut = |t: &mut DataTree, kind: u8| -> Result<(), TestCaseError> {
+            if kind > 1 || t.last_zxid() == base_zxid {
+                return Ok(());
+            }
+            let paths = t.take_changes().expect("tracking");
+            let delta = Delta {
+                base: base_zxid,
+                header: image(t).header(),
+                sessions: Vec::new(),
+                changes: t.export_changes(&paths),
+            };
+            let mut merged = Vec::new();
+            snapshot::merge(&base, &delta, &mut merged).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&merged, &snapshot::to_bytes(&image(t)));
+            if kind == 0 {
+                base = merged;
+                base_zxid = t.last_zxid();
+            } else {
+                t.restore_changes(paths);
+            }
+            Ok(())
+        };
+        for (i, (spec, kind)) in specs.iter().enumerate() {
+            let zxid = i as i64 + 1;
+            step(&mut t, &mut m, spec, zxid)?;
+            if t.last_zxid() != Zxid(zxid) {
+                let hdr = TxnHeader { session: SessionId(0), cxid: 0, zxid: Zxid(zxid), time: 0, op: -1 };
+                t.apply(&hdr, &Txn::Error { err: crate::error::ErrorCode::NodeExists });
+            }
+            cut(&mut t, *kind)?;
+        }
+        for (i, (s, txn, kind)) in txns.iter().enumerate() {
+            let session = SessionId(SESSION_BASE + s);
+            let hdr = TxnHeader { session, cxid: 0, zxid: Zxid(1000 + i as i64), time: i as i64, op: txn.op() };
+            t.apply(&hdr, txn);
+            cut(&mut t, *kind)?;
+        }
+        cut(&mut t, 0)?;
+    }
 }

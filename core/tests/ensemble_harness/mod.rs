@@ -278,7 +278,7 @@ impl Ensemble {
                     accepted,
                     current,
                 } => self.store(id, token, Op::Epochs(accepted, current)),
-                Output::Snapshot { token, zxid } => {
+                Output::Snapshot { token, zxid, .. } => {
                     self.servers
                         .get_mut(&id)
                         .unwrap()

@@ -88,7 +88,9 @@ impl Harness {
                     }
                     Output::Persist { token, entries } => self.pending.push((token, entries)),
                     // The harness keeps the whole log and replays it on restart.
-                    Output::Snapshot { token, zxid } => self.server.snapshotted(token, zxid, true),
+                    Output::Snapshot { token, zxid, .. } => {
+                        self.server.snapshotted(token, zxid, true)
+                    }
                     other => panic!("a standalone server emitted {other:?}"),
                 }
             }

@@ -387,6 +387,9 @@ impl Builder {
         if let Some(n) = self.snap_count {
             server.snap_count = n;
         }
+        // The snapshot thread merges each snapshot from the previous one and the changed
+        // nodes (storage::compactor); the core only tracks them when asked.
+        server.snapshot_deltas = true;
         let config = Config {
             server,
             client_addr,

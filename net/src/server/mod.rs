@@ -564,11 +564,11 @@ impl<C: Core> Driver<C> {
                         current,
                     })?;
                 }
-                Output::Snapshot { token, zxid } => {
+                Output::Snapshot { token, zxid, delta } => {
                     let sent = self
                         .compactor
                         .as_ref()
-                        .is_some_and(|c| c.request(token, zxid));
+                        .is_some_and(|c| c.request(token, zxid, delta));
                     if !sent {
                         tracing::error!("snapshot thread is gone; snapshot {zxid} not taken");
                         self.core.snapshotted(token, zxid, false);

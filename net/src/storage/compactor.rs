@@ -2,6 +2,13 @@
 //! log (never from the live tree, so the server keeps serving), writes it atomically, and
 //! purges old snapshots and log segments when autopurge is on.
 //!
+//! A request that carries a delta (the live states of the nodes changed since the previous
+//! snapshot, `corral_core::snapshot::Delta`) is built by merging the delta into the
+//! previous snapshot's records instead: one streaming pass over that file, no tree and no
+//! replay, so snapshots of a big tree cost a fraction of the CPU and memory. The merge is
+//! checked against the live tree's node count and digest; if it does not add up, or the
+//! base file is not there, the snapshot is built the full way.
+//!
 //! A failed snapshot is not fatal: the log still holds every txn, so the server goes on and
 //! reports the failure; the next request tries again.
 //!
@@ -16,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use corral_core::server::PersistToken;
+use corral_core::snapshot::{Delta, Image};
 use corral_core::types::Zxid;
 use tokio::sync::mpsc;
 
@@ -35,8 +43,11 @@ pub struct CompactorConfig {
 }
 
 /// Handle on the snapshot thread.
+/// One snapshot asked for.
+type Job = (PersistToken, Zxid, Option<Box<Delta>>);
+
 pub struct Compactor {
-    tx: Option<std::sync::mpsc::Sender<(PersistToken, Zxid)>>,
+    tx: Option<std::sync::mpsc::Sender<Job>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -47,7 +58,7 @@ impl Compactor {
         config: CompactorConfig,
         done: mpsc::UnboundedSender<Completion>,
     ) -> std::io::Result<Compactor> {
-        let (tx, rx) = std::sync::mpsc::channel::<(PersistToken, Zxid)>();
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let handle = std::thread::Builder::new()
             .name("corral-snapshot".into())
             .spawn(move || {
@@ -59,11 +70,11 @@ impl Compactor {
                 ) {
                     tracing::debug!("snapshot thread keeps its priority: {e:?}");
                 }
-                while let Ok((token, zxid)) = rx.recv() {
+                while let Ok((token, zxid, delta)) = rx.recv() {
                     // A panic must not leave the core waiting for this snapshot forever (it
                     // would never ask again, and purge would stop with it).
                     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        take_snapshot(&config, zxid)
+                        take_snapshot_with(&config, zxid, delta.as_deref())
                     }))
                     .unwrap_or_else(|_| {
                         tracing::error!("snapshot at zxid {zxid} panicked; not taken");
@@ -87,11 +98,12 @@ impl Compactor {
         })
     }
 
-    /// Ask for a snapshot as of `zxid` (which must be durable in the log).
-    pub fn request(&self, token: PersistToken, zxid: Zxid) -> bool {
+    /// Ask for a snapshot as of `zxid` (which must be durable in the log), built from
+    /// `delta` if given and usable.
+    pub fn request(&self, token: PersistToken, zxid: Zxid, delta: Option<Box<Delta>>) -> bool {
         self.tx
             .as_ref()
-            .is_some_and(|tx| tx.send((token, zxid)).is_ok())
+            .is_some_and(|tx| tx.send((token, zxid, delta)).is_ok())
     }
 
     /// Finish the snapshot in progress (if any) and stop.
@@ -118,7 +130,18 @@ impl Drop for Compactor {
 /// Build, write and (maybe) purge; false if the snapshot could not be written, or was
 /// dropped because the log was rewritten (truncated, or replaced by an install) meanwhile.
 pub fn take_snapshot(config: &CompactorConfig, zxid: Zxid) -> bool {
-    prepare(config, zxid).is_some_and(|p| publish(config, p))
+    take_snapshot_with(config, zxid, None)
+}
+
+/// [`take_snapshot`], from `delta` when it is usable.
+pub fn take_snapshot_with(config: &CompactorConfig, zxid: Zxid, delta: Option<&Delta>) -> bool {
+    let prepared = match delta {
+        Some(d) if d.header.zxid == zxid => {
+            prepare_delta(config, d).or_else(|| prepare(config, zxid))
+        }
+        _ => prepare(config, zxid),
+    };
+    prepared.is_some_and(|p| publish(config, p))
 }
 
 /// A snapshot built and written to its temp file, waiting to be published.
@@ -168,6 +191,57 @@ pub fn prepare(config: &CompactorConfig, zxid: Zxid) -> Option<Prepared> {
         started,
         nodes,
         sessions,
+    })
+}
+
+/// Build the snapshot `delta` describes by merging it into the snapshot at `delta.base`, and
+/// write it to its temp file. `None` (logged) if the base is missing or unreadable or the
+/// merge does not match the live tree: the caller builds it the full way.
+pub fn prepare_delta(config: &CompactorConfig, delta: &Delta) -> Option<Prepared> {
+    let started = Instant::now();
+    let seen = config.gate.generation();
+    let zxid = delta.header.zxid;
+    let base_path = config.snap_dir.join(snapshot::snapshot_name(delta.base));
+    let base = match std::fs::read(&base_path) {
+        Ok(b) => b,
+        // Nothing snapshotted yet: the base is the fresh tree.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && delta.base == Zxid::ZERO => {
+            corral_core::snapshot::to_bytes(&Image::new())
+        }
+        Err(e) => {
+            tracing::info!(
+                "snapshot at zxid {zxid}: base {} not readable ({e}); building it from the log",
+                base_path.display()
+            );
+            return None;
+        }
+    };
+    let file = match snapshot::write_unpublished_delta(&config.snap_dir, &base, delta) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(
+                "snapshot at zxid {zxid}: delta against {} not merged ({e}); building it from \
+                 the log",
+                base_path.display()
+            );
+            return None;
+        }
+    };
+    drop(base);
+    let purge_ok = config.retain.is_some() && reads_back(&file.tmp);
+    tracing::debug!(
+        "snapshot at zxid {zxid}: merged {} changes into the snapshot at {}",
+        delta.changes.len(),
+        delta.base
+    );
+    Some(Prepared {
+        zxid,
+        seen,
+        file,
+        purge_ok,
+        started,
+        nodes: delta.header.nodes as usize,
+        sessions: delta.header.sessions as usize,
     })
 }
 

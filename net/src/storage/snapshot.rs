@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use corral_core::snapshot::{self, Image};
+use corral_core::snapshot::{self, Delta, Image, MergeError};
 use corral_core::txn::LogEntry;
 use corral_core::types::Zxid;
 
@@ -215,11 +215,35 @@ impl Unpublished {
 /// Write `image` to `dir/snapshot.<zxid>.tmp` and fsync it; [`Unpublished::publish`] puts it
 /// in place.
 pub fn write_unpublished(dir: &Path, image: &Image) -> Result<Unpublished, StorageError> {
+    write_unpublished_with(dir, image.zxid(), |out| snapshot::write(image, out))
+}
+
+/// Write the snapshot at `delta.header.zxid` that merging `delta` into `base` (the bytes of
+/// the snapshot at `delta.base`) gives, to its temp file, fsynced (see
+/// [`write_unpublished`]). A merge that does not add up to the live tree is an error.
+pub fn write_unpublished_delta(
+    dir: &Path,
+    base: &[u8],
+    delta: &Delta,
+) -> Result<Unpublished, StorageError> {
+    write_unpublished_with(dir, delta.header.zxid, |out| {
+        snapshot::merge(base, delta, out).map_err(|e| match e {
+            MergeError::Io(e) => e,
+            e => std::io::Error::other(e.to_string()),
+        })
+    })
+}
+
+fn write_unpublished_with(
+    dir: &Path,
+    zxid: Zxid,
+    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<Unpublished, StorageError> {
     std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
-    let name = snapshot_name(image.zxid());
+    let name = snapshot_name(zxid);
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-    let result = write_tmp(&tmp, image);
+    let result = write_tmp(&tmp, body);
     if result.is_err() {
         // Do not leave a half-written file to fill the disk further (e.g. on ENOSPC).
         let _ = std::fs::remove_file(&tmp);
@@ -256,14 +280,17 @@ impl Write for ChunkSync {
     }
 }
 
-fn write_tmp(tmp: &Path, image: &Image) -> Result<u64, StorageError> {
+fn write_tmp(
+    tmp: &Path,
+    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<u64, StorageError> {
     let file = File::create(tmp).map_err(StorageError::io("create", tmp))?;
     let file = ChunkSync {
         file,
         since_sync: 0,
     };
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    snapshot::write(image, &mut out).map_err(StorageError::io("write", tmp))?;
+    body(&mut out).map_err(StorageError::io("write", tmp))?;
     out.flush().map_err(StorageError::io("write", tmp))?;
     let file = out
         .into_inner()

@@ -191,7 +191,9 @@ impl Driver {
                             .barrier(token, Barrier::Epochs { accepted, current });
                     }
                     Output::Peer { to, msg } => self.send_peer(to, msg),
-                    Output::Snapshot { token, zxid } => self.snapshot(token, zxid),
+                    Output::Snapshot { token, zxid, delta } => {
+                        self.snapshot(token, zxid, delta.as_deref())
+                    }
                 }
             }
             let early = self.storage.pump(&mut self.rng);
@@ -244,15 +246,38 @@ impl Driver {
         &mut self,
         token: corral_core::server::PersistToken,
         zxid: corral_core::types::Zxid,
+        delta: Option<&corral_core::snapshot::Delta>,
     ) {
         let lossy = self.ctx.bug == Some(ServerBug::SnapshotDropsLastTxn);
-        let r = self.ctx.disks.with(&self.name, |d| d.snapshot(zxid, lossy));
+        let r = self.ctx.disks.with(&self.name, |d| {
+            let size = d.snapshot(zxid, lossy)?;
+            // The full build is the reference the delta must reproduce (unless a planted
+            // bug makes the full build itself wrong).
+            let merged = match delta {
+                Some(delta) if !lossy => Some(d.check_delta(delta)),
+                _ => None,
+            };
+            Ok::<_, String>((size, merged))
+        });
         match &r {
-            Ok(size) => {
+            Ok((size, merged)) => {
                 self.trace(format!("snapshot at {zxid} ({size} bytes)"));
                 let mut c = self.ctx.cluster.borrow_mut();
                 c.stats.snapshots += 1;
                 c.status[self.ctx.index].last_snapshot_ms = Some(sim_ms());
+                if let Some(merged) = merged {
+                    if merged == &Ok(true) {
+                        c.stats.delta_snapshots += 1;
+                    }
+                    let i = self.ctx.index;
+                    c.check("delta-snapshot", merged.is_ok(), || {
+                        format!(
+                            "server{}: {}",
+                            i + 1,
+                            merged.clone().err().unwrap_or_default()
+                        )
+                    });
+                }
             }
             Err(e) => self.trace(format!("snapshot at {zxid} failed: {e}")),
         }
@@ -535,6 +560,7 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
         min_session_timeout_ms: 2 * sc.tick_time_ms,
         max_session_timeout_ms: 20 * sc.tick_time_ms,
         snap_count: sc.snap_count,
+        snapshot_deltas: true,
         ..ServerConfig::default()
     };
     let max_frame = config.max_buffer;

@@ -154,3 +154,90 @@ fn a_compaction_that_finished_first_is_replaced_by_the_install() {
         leader.tree.digest()
     );
 }
+
+/// A delta as the server would hand it out: `tracked` changed since `base`.
+fn delta_of(tracked: &mut Image, base: Zxid) -> Box<corral_core::snapshot::Delta> {
+    let paths = tracked.tree.take_changes().expect("tracking");
+    Box::new(corral_core::snapshot::Delta {
+        base,
+        header: tracked.header(),
+        sessions: tracked.sessions.iter().map(|(s, t)| (*s, *t)).collect(),
+        changes: tracked.tree.export_changes(&paths),
+    })
+}
+
+/// Log 1..=30, a full snapshot at 10, and the image at 30 with changes tracked since 10.
+fn delta_setup(dir: &Path) -> (CompactorConfig, Image) {
+    testutil::append(dir, "a", &run(1, 1, 30), 600);
+    let gate = Arc::new(RewriteGate::default());
+    let cfg = config(dir, &gate, None);
+    assert!(take_snapshot(&cfg, z(1, 10)));
+    let mut tracked = image(Image::new(), "a", &run(1, 1, 10));
+    tracked.tree.track_changes();
+    let tracked = image(tracked, "a", &run(1, 11, 30));
+    (cfg, tracked)
+}
+
+fn snapshot_file(dir: &Path, at: Zxid) -> Vec<u8> {
+    std::fs::read(snapshot::snap_dir(dir).join(snapshot::snapshot_name(at))).unwrap()
+}
+
+#[test]
+fn a_delta_snapshot_equals_the_full_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cfg, mut tracked) = delta_setup(tmp.path());
+    let delta = delta_of(&mut tracked, z(1, 10));
+    assert_eq!(delta.changes.len(), 21, "20 creates and their parent");
+    assert!(take_snapshot_with(&cfg, z(1, 30), Some(&delta)));
+    assert_eq!(
+        snapshot_file(tmp.path(), z(1, 30)),
+        testutil::snapshot_bytes(&image(Image::new(), "a", &run(1, 1, 30)))
+    );
+}
+
+#[test]
+fn a_delta_that_misses_a_change_falls_back_to_the_full_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cfg, mut tracked) = delta_setup(tmp.path());
+    let mut delta = delta_of(&mut tracked, z(1, 10));
+    delta.changes.pop();
+    assert!(take_snapshot_with(&cfg, z(1, 30), Some(&delta)));
+    assert_eq!(
+        snapshot_file(tmp.path(), z(1, 30)),
+        testutil::snapshot_bytes(&image(Image::new(), "a", &run(1, 1, 30)))
+    );
+}
+
+#[test]
+fn a_delta_whose_base_is_gone_falls_back_to_the_full_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cfg, mut tracked) = delta_setup(tmp.path());
+    std::fs::remove_file(snapshot::snap_dir(tmp.path()).join(snapshot::snapshot_name(z(1, 10))))
+        .unwrap();
+    let delta = delta_of(&mut tracked, z(1, 10));
+    assert!(take_snapshot_with(&cfg, z(1, 30), Some(&delta)));
+    assert_eq!(
+        snapshot_file(tmp.path(), z(1, 30)),
+        testutil::snapshot_bytes(&image(Image::new(), "a", &run(1, 1, 30)))
+    );
+}
+
+#[test]
+fn the_first_delta_is_against_the_fresh_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    testutil::append(dir, "a", &run(1, 1, 5), 600);
+    let gate = Arc::new(RewriteGate::default());
+    let cfg = config(dir, &gate, None);
+    let mut tracked = Image::new();
+    tracked.tree.track_changes();
+    let mut tracked = image(tracked, "a", &run(1, 1, 5));
+    let delta = delta_of(&mut tracked, Zxid::ZERO);
+    // Merged, not rebuilt: the log is gone, so a full build could not succeed.
+    std::fs::remove_dir_all(log::log_dir(dir)).unwrap();
+    assert!(take_snapshot_with(&cfg, z(1, 5), Some(&delta)));
+    assert_eq!(
+        snapshot_file(dir, z(1, 5)),
+        testutil::snapshot_bytes(&image(Image::new(), "a", &run(1, 1, 5)))
+    );
+}
