@@ -102,6 +102,10 @@ enum Cmd {
     Sweep {
         #[arg(long, value_parser = parse_range)]
         seeds: (u64, u64),
+        /// Seeds run at once, each on its own thread (results are the same whatever
+        /// the number: every seed is its own deterministic simulation).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
         #[command(flatten)]
         knobs: KnobArgs,
     },
@@ -153,7 +157,7 @@ fn main() -> ExitCode {
             trace,
             trace_peers,
         } => one(seed, knobs.knobs(), trace, trace_peers, None),
-        Cmd::Sweep { seeds, knobs } => sweep(seeds, knobs.knobs()),
+        Cmd::Sweep { seeds, jobs, knobs } => sweep(seeds, jobs, knobs.knobs()),
         Cmd::Check { file, max_steps } => check_file(&file, max_steps),
         Cmd::Shrink { seed, knobs } => shrink(seed, knobs.knobs()),
     }
@@ -262,7 +266,7 @@ fn one(
     }
 }
 
-fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
+fn sweep((a, b): (u64, u64), jobs: usize, knobs: Knobs) -> ExitCode {
     let opts = RunOptions {
         knobs: knobs.clone(),
         ..RunOptions::default()
@@ -273,13 +277,18 @@ fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
     let mut sim_ms = 0u64;
     let mut cov = Coverage::new();
     println!("{}", cli::table_header());
-    for seed in a..b {
-        let r = match guarded(seed, &opts) {
+    // Workers take seeds in order from a shared counter; results are printed and summed in
+    // seed order, so the output does not depend on `jobs`.
+    let next = std::sync::atomic::AtomicU64::new(a);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut pending = std::collections::BTreeMap::new();
+    let mut take = |seed: u64, r: Result<RunReport, String>| {
+        let r = match r {
             Ok(r) => r,
             Err(e) => {
                 println!("{seed:>8} PANIC: {e}");
                 panicked.push(seed);
-                continue;
+                return;
             }
         };
         sim_ms += r.sim_ms;
@@ -288,7 +297,27 @@ fn sweep((a, b): (u64, u64), knobs: Knobs) -> ExitCode {
         if !r.passed() {
             failed.push(r);
         }
-    }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let (tx, next, opts) = (tx.clone(), &next, opts.clone());
+            scope.spawn(move || loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= b || tx.send((seed, guarded(seed, &opts))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut want = a;
+        for (seed, r) in rx {
+            pending.insert(seed, r);
+            while let Some(r) = pending.remove(&want) {
+                take(want, r);
+                want += 1;
+            }
+        }
+    });
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     let n = b - a;
     println!(
