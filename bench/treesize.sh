@@ -42,7 +42,8 @@ if [[ -z "${CORRAL_BIN:-}" ]]; then
 fi
 TMP=$(mktemp -d /tmp/corral-treesize.XXXXXX)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+# KEEP=1 keeps the data dirs and server logs (printed at the end).
+trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; if [[ -n "${KEEP:-}" ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 serving() {
   local reply=""

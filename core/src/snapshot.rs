@@ -45,6 +45,8 @@ pub const HEADER_LEN: usize = 44;
 pub const BLOCK_HEADER_LEN: usize = 12;
 /// Raw bytes gathered before a block is compressed and written.
 const BLOCK_TARGET: usize = 1 << 20;
+/// Bytes of a `StatPersisted` record.
+const STAT_LEN: usize = 60;
 /// Largest raw block accepted when reading: a damaged length must not allocate gigabytes.
 /// A block holds whole records, so this also bounds one node (path + data + ACL).
 pub const MAX_RAW_BLOCK: usize = 256 << 20;
@@ -159,6 +161,23 @@ struct Encoder<'a, W: Write + ?Sized> {
     chain: Vec<u8>,
 }
 
+#[cfg(not(test))]
+fn block_target() -> usize {
+    BLOCK_TARGET
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests shrink blocks to a few records, to have many blocks in small trees.
+    pub(crate) static TEST_BLOCK_TARGET: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(BLOCK_TARGET) };
+}
+
+#[cfg(test)]
+fn block_target() -> usize {
+    TEST_BLOCK_TARGET.with(|t| t.get())
+}
+
 /// One node record.
 fn write_node(
     raw: &mut JuteWriter,
@@ -183,9 +202,23 @@ impl<'a, W: Write + ?Sized> Encoder<'a, W> {
     }
 
     fn record_done(&mut self) -> std::io::Result<()> {
-        if self.raw.len() >= BLOCK_TARGET {
+        if self.raw.len() >= block_target() {
             self.flush_block()?;
         }
+        Ok(())
+    }
+
+    /// Write a block of another snapshot as it is stored (anything gathered must have been
+    /// flushed first).
+    fn copy_block(&mut self, b: &BlockRef<'_>) -> std::io::Result<()> {
+        debug_assert!(self.raw.is_empty());
+        let mut head = [0u8; BLOCK_HEADER_LEN];
+        head[..4].copy_from_slice(&(b.raw_len as u32).to_be_bytes());
+        head[4..8].copy_from_slice(&(b.stored.len() as u32).to_be_bytes());
+        head[8..].copy_from_slice(&b.crc.to_be_bytes());
+        self.out.write_all(&head)?;
+        self.out.write_all(b.stored)?;
+        self.chain.extend_from_slice(&b.crc.to_be_bytes());
         Ok(())
     }
 
@@ -300,15 +333,20 @@ fn acl_span(b: &[u8]) -> Option<usize> {
     (at <= b.len()).then_some(at)
 }
 
-/// Check every crc and hand each record to `f` in file order, returning the header. An error
-/// from `f` stops the walk and is reported at the offset of the block holding the record.
-pub fn visit(
-    bytes: &[u8],
-    f: &mut dyn FnMut(Item<'_>) -> Result<(), String>,
-) -> Result<Header, SnapshotError> {
-    let header = read_header(bytes)?;
-    let mut memo = AclMemo::default();
-    let (mut sessions_left, mut nodes_left) = (header.sessions, header.nodes);
+/// One block of a snapshot file, its crc checked, not decompressed.
+pub(crate) struct BlockRef<'a> {
+    /// Offset of the block header in the file.
+    pos: usize,
+    raw_len: usize,
+    stored: &'a [u8],
+    crc: u32,
+}
+
+/// The blocks of a snapshot file, with every block crc, the end record and the header
+/// checked.
+fn blocks(bytes: &[u8]) -> Result<Vec<BlockRef<'_>>, SnapshotError> {
+    read_header(bytes)?;
+    let mut out = Vec::new();
     let mut chain = Vec::new();
     let mut pos = HEADER_LEN;
     loop {
@@ -340,7 +378,7 @@ pub fn visit(
                     ),
                 ));
             }
-            break;
+            return Ok(out);
         }
         if raw_len > MAX_RAW_BLOCK {
             return Err(err(pos, format!("impossible block length {raw_len}")));
@@ -364,9 +402,37 @@ pub fn visit(
             ));
         }
         chain.extend_from_slice(&crc.to_be_bytes());
-        let raw = lz4_flex::block::decompress(stored, raw_len)
+        out.push(BlockRef {
+            pos,
+            raw_len,
+            stored,
+            crc,
+        });
+        pos = start + stored_len;
+    }
+}
+
+/// Check a snapshot's header, every block crc and the end record, without decompressing
+/// anything: that the file holds the bytes that were written.
+pub fn check_crcs(bytes: &[u8]) -> Result<Header, SnapshotError> {
+    blocks(bytes)?;
+    read_header(bytes)
+}
+
+/// Check every crc and hand each record to `f` in file order, returning the header. An error
+/// from `f` stops the walk and is reported at the offset of the block holding the record.
+pub fn visit(
+    bytes: &[u8],
+    f: &mut dyn FnMut(Item<'_>) -> Result<(), String>,
+) -> Result<Header, SnapshotError> {
+    let header = read_header(bytes)?;
+    let mut memo = AclMemo::default();
+    let (mut sessions_left, mut nodes_left) = (header.sessions, header.nodes);
+    for b in blocks(bytes)? {
+        let pos = b.pos;
+        let raw = lz4_flex::block::decompress(b.stored, b.raw_len)
             .map_err(|e| err(pos, format!("block does not decompress: {e}")))?;
-        if raw.len() != raw_len {
+        if raw.len() != b.raw_len {
             return Err(err(pos, "block decompresses to the wrong length"));
         }
         let mut r = JuteReader::with_limit(&raw, MAX_RAW_BLOCK);
@@ -383,11 +449,10 @@ pub fn visit(
             let item = item.map_err(|e| err(pos, format!("bad record: {e}")))?;
             f(item).map_err(|e| err(pos, e))?;
         }
-        pos = start + stored_len;
     }
     if sessions_left > 0 || nodes_left > 0 {
         return Err(err(
-            pos,
+            bytes.len().saturating_sub(BLOCK_HEADER_LEN),
             format!("{sessions_left} sessions and {nodes_left} nodes fewer than the header counts"),
         ));
     }

@@ -2,8 +2,9 @@
 //! changed since the previous one (a [`Delta`], exported by the server) into the previous
 //! snapshot's records, without loading either into a tree.
 //!
-//! Cost: one pass over the base file (decompress, copy records, compress), plus sorting the
-//! changes; no tree is built and no log is replayed. The result is checked before it may be
+//! Cost: one pass over the base file that decompresses each block to find its first path
+//! and copies the blocks no change falls into as stored; only blocks with changes are
+//! decoded and re-encoded. No tree is built and no log is replayed. The result is checked before it may be
 //! published: the node count and the digest summed over every record written must equal
 //! the live tree's, which the delta carries. A wrong change set (a bug) therefore yields an
 //! error, and the caller falls back to a full build, rather than a wrong snapshot.
@@ -11,9 +12,8 @@
 use std::cmp::Ordering;
 use std::io::Write;
 
-use super::{
-    encode_header, visit, write_node, Encoder, Header, Item, SnapshotError, BLOCK_HEADER_LEN,
-};
+use super::{encode_header, write_node, Encoder, Header, Item, SnapshotError, BLOCK_HEADER_LEN};
+use crate::jute::JuteReader;
 use crate::proto::data::Acl;
 use crate::tree::{node_digest, NodeChange, StatPersisted};
 use crate::types::{SessionId, Zxid};
@@ -74,13 +74,28 @@ pub fn path_order(a: &str, b: &str) -> Ordering {
 /// Write to `out` the snapshot `delta.header` describes: `base` (a snapshot's bytes, at
 /// zxid `delta.base`) with `delta`'s sessions and changes. On error, what was written to
 /// `out` must be discarded.
+///
+/// Blocks of the base that no change falls into are copied as they are stored (still
+/// compressed, crc and all); only the blocks holding the session table or a change are
+/// decoded and re-encoded. A change belongs to the block whose node range it falls into: at
+/// or after the block's first node and before the next block's first node. The result is
+/// checked: the records written are counted (copied blocks are walked record by record
+/// without decoding), and the digest (the base's, minus the nodes replaced or removed, plus
+/// the changes' live nodes) and the count must equal the live tree's.
 pub fn merge<W: Write + ?Sized>(base: &[u8], delta: &Delta, out: &mut W) -> Result<(), MergeError> {
-    let found = super::read_header(base).map_err(MergeError::Base)?.zxid;
-    if found != delta.base {
+    let head = super::read_header(base).map_err(MergeError::Base)?;
+    if head.zxid != delta.base {
         return Err(MergeError::WrongBase {
             expected: delta.base,
-            found,
+            found: head.zxid,
         });
+    }
+    if delta.sessions.len() as u64 != delta.header.sessions {
+        return Err(MergeError::Mismatch(format!(
+            "{} sessions, the header says {}",
+            delta.sessions.len(),
+            delta.header.sessions
+        )));
     }
     let mut changes: Vec<&NodeChange> = delta.changes.iter().collect();
     changes.sort_unstable_by(|a, b| path_order(&a.path, &b.path));
@@ -90,6 +105,7 @@ pub fn merge<W: Write + ?Sized>(base: &[u8], delta: &Delta, out: &mut W) -> Resu
             w[0].path
         )));
     }
+    let blocks = super::blocks(base).map_err(MergeError::Base)?;
 
     let mut enc = Encoder::new(out);
     enc.out
@@ -101,47 +117,79 @@ pub fn merge<W: Write + ?Sized>(base: &[u8], delta: &Delta, out: &mut W) -> Resu
         enc.record_done().map_err(MergeError::Io)?;
     }
     let mut m = Merger {
-        enc,
-        changes: changes.into_iter().peekable(),
+        changes: &changes,
+        next: 0,
         nodes: 0,
-        digest: 0,
+        // Every base node starts counted; replaced and removed ones are taken out again.
+        digest: head.digest,
+        sessions_left: head.sessions,
         last: String::new(),
-        io: None,
     };
-    let visited = visit(base, &mut |item| {
-        let Item::Node {
-            path,
-            data,
-            acl,
-            stat,
-        } = item
-        else {
-            return Ok(());
+    let decompress = |i: usize| -> Result<Vec<u8>, MergeError> {
+        let b = &blocks[i];
+        lz4_flex::block::decompress(b.stored, b.raw_len)
+            .ok()
+            .filter(|raw| raw.len() == b.raw_len)
+            .ok_or_else(|| MergeError::Base(super::err(b.pos, "block does not decompress")))
+    };
+    let mut next_raw = if blocks.is_empty() {
+        None
+    } else {
+        Some(decompress(0)?)
+    };
+    for i in 0..blocks.len() {
+        let raw = next_raw.take().expect("decompressed ahead");
+        next_raw = if i + 1 < blocks.len() {
+            Some(decompress(i + 1)?)
+        } else {
+            None
         };
-        m.base_node(&path, data.as_deref(), acl, &stat)
-    });
-    if let Some(e) = m.io.take() {
-        return Err(MergeError::Io(e));
+        let bad = |e: String| MergeError::Base(super::err(blocks[i].pos, e));
+        // The first node of the next block bounds this block's changes (none: the last
+        // block takes every change left).
+        let bound = match &next_raw {
+            Some(next) if m.sessions_left == 0 => Some(first_path(next).map_err(bad)?),
+            _ => None,
+        };
+        let owned = match &bound {
+            Some(b) => m.changes[m.next..]
+                .iter()
+                .take_while(|c| path_order(&c.path, b) == Ordering::Less)
+                .count(),
+            None if i + 1 == blocks.len() => m.changes.len() - m.next,
+            // Sessions reach into the next block: this one holds no node.
+            None => 0,
+        };
+        if m.sessions_left == 0 && owned == 0 {
+            m.nodes += count_nodes(&raw).map_err(bad)?;
+            enc.flush_block().map_err(MergeError::Io)?;
+            enc.copy_block(&blocks[i]).map_err(MergeError::Io)?;
+        } else {
+            m.reencode(&raw, owned, &mut enc).map_err(|e| match e {
+                Reencode::Io(e) => MergeError::Io(e),
+                Reencode::Base(e) => bad(e),
+                Reencode::Order(e) => MergeError::Mismatch(e),
+            })?;
+        }
     }
-    visited.map_err(MergeError::Base)?;
-    m.rest().map_err(MergeError::Io)?;
-    let Merger {
-        mut enc,
-        nodes,
-        digest,
-        ..
-    } = m;
-    if nodes != delta.header.nodes || digest != delta.header.digest {
+    // A base without blocks (no node at all) cannot be a tree, but changes left over
+    // would be lost silently: refuse.
+    if m.next != m.changes.len() {
         return Err(MergeError::Mismatch(format!(
-            "{nodes} nodes with digest {digest:016x}, the live tree has {} with {:016x}",
-            delta.header.nodes, delta.header.digest
+            "{} changes left after the base's last block",
+            m.changes.len() - m.next
         )));
     }
-    if delta.sessions.len() as u64 != delta.header.sessions {
+    if m.sessions_left != 0 {
+        return Err(MergeError::Base(super::err(
+            0,
+            format!("{} sessions fewer than the header counts", m.sessions_left),
+        )));
+    }
+    if m.nodes != delta.header.nodes || m.digest != delta.header.digest {
         return Err(MergeError::Mismatch(format!(
-            "{} sessions, the header says {}",
-            delta.sessions.len(),
-            delta.header.sessions
+            "{} nodes with digest {:016x}, the live tree has {} with {:016x}",
+            m.nodes, m.digest, delta.header.nodes, delta.header.digest
         )));
     }
     enc.flush_block().map_err(MergeError::Io)?;
@@ -150,79 +198,147 @@ pub fn merge<W: Write + ?Sized>(base: &[u8], delta: &Delta, out: &mut W) -> Resu
     enc.out.write_all(&end).map_err(MergeError::Io)
 }
 
-struct Merger<'c, 'w, W: Write + ?Sized, I: Iterator<Item = &'c NodeChange>> {
-    enc: Encoder<'w, W>,
-    changes: std::iter::Peekable<I>,
-    nodes: u64,
-    digest: u64,
-    /// The last path written, to check the output's order.
-    last: String,
-    /// A write error (the visitor's own errors are strings).
-    io: Option<std::io::Error>,
+/// The path of the first record of a block that starts with a node.
+fn first_path(raw: &[u8]) -> Result<String, String> {
+    JuteReader::with_limit(raw, super::MAX_RAW_BLOCK)
+        .read_string("path")
+        .map_err(|e| format!("bad record: {e}"))
 }
 
-impl<'c, W: Write + ?Sized, I: Iterator<Item = &'c NodeChange>> Merger<'c, '_, W, I> {
-    /// One node of the base: changes sorting before it are written first; a change of the
-    /// same path replaces it (or deletes it).
-    fn base_node(
+/// Node records in a block of nodes only, walked without decoding them.
+fn count_nodes(raw: &[u8]) -> Result<u64, String> {
+    let mut r = JuteReader::with_limit(raw, super::MAX_RAW_BLOCK);
+    let mut n = 0;
+    while r.remaining() > 0 {
+        skip_node(&mut r).map_err(|e| format!("bad record: {e}"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn skip_node(r: &mut JuteReader<'_>) -> crate::jute::JuteResult<()> {
+    for _ in 0..2 {
+        // path, then data (-1: null)
+        let len = r.read_i32()?;
+        r.skip(usize::try_from(len).unwrap_or(0))?;
+    }
+    let acl = super::acl_span(r.rest()).ok_or(crate::jute::JuteError::BadValue("ACL vector", 0))?;
+    r.skip(acl)?;
+    r.skip(super::STAT_LEN)
+}
+
+enum Reencode {
+    Io(std::io::Error),
+    /// The base block is malformed.
+    Base(String),
+    /// The output would be out of order.
+    Order(String),
+}
+
+struct Merger<'c> {
+    /// Every change, in snapshot order; `next` is the first not yet written.
+    changes: &'c [&'c NodeChange],
+    next: usize,
+    nodes: u64,
+    digest: u64,
+    sessions_left: u64,
+    /// The last path written by `reencode`, to check its order.
+    last: String,
+}
+
+impl Merger<'_> {
+    /// Decode block `raw`, drop its session records (the delta's are written instead),
+    /// and write its nodes with the next `owned` changes merged in.
+    fn reencode<W: Write + ?Sized>(
         &mut self,
-        path: &str,
-        data: Option<&[u8]>,
-        acl: &[Acl],
-        stat: &StatPersisted,
-    ) -> Result<(), String> {
-        while let Some(c) = self.changes.peek() {
-            match path_order(&c.path, path) {
-                Ordering::Less => {
-                    let c = self.changes.next().expect("peeked");
-                    self.change(c)?;
+        raw: &[u8],
+        owned: usize,
+        enc: &mut Encoder<'_, W>,
+    ) -> Result<(), Reencode> {
+        let end = self.next + owned;
+        let mut memo = super::AclMemo::default();
+        let mut r = JuteReader::with_limit(raw, super::MAX_RAW_BLOCK);
+        while r.remaining() > 0 {
+            if self.sessions_left > 0 {
+                self.sessions_left -= 1;
+                super::read_session(&mut r)
+                    .map_err(|e| Reencode::Base(format!("bad record: {e}")))?;
+                continue;
+            }
+            let Item::Node {
+                path,
+                data,
+                acl,
+                stat,
+            } = super::read_node(&mut r, &mut memo)
+                .map_err(|e| Reencode::Base(format!("bad record: {e}")))?
+            else {
+                unreachable!("read_node reads nodes");
+            };
+            let mut replaced = false;
+            while self.next < end {
+                let c = self.changes[self.next];
+                match path_order(&c.path, &path) {
+                    Ordering::Greater => break,
+                    order => {
+                        self.next += 1;
+                        self.change(c, enc)?;
+                        if order == Ordering::Equal {
+                            replaced = true;
+                            break;
+                        }
+                    }
                 }
-                Ordering::Equal => {
-                    let c = self.changes.next().expect("peeked");
-                    return self.change(c);
-                }
-                Ordering::Greater => break,
+            }
+            if replaced {
+                self.digest =
+                    self.digest
+                        .wrapping_sub(node_digest(&path, data.as_deref(), &stat, acl));
+            } else {
+                self.node(&path, data.as_deref(), acl, &stat, enc)?;
             }
         }
-        self.node(path, data, acl, stat)
-    }
-
-    fn change(&mut self, c: &NodeChange) -> Result<(), String> {
-        match &c.node {
-            Some(n) => self.node(&c.path, n.data.as_deref(), &n.acl, &n.stat),
-            None => Ok(()),
+        while self.next < end {
+            let c = self.changes[self.next];
+            self.next += 1;
+            self.change(c, enc)?;
         }
+        Ok(())
     }
 
-    fn node(
+    /// Write a change's live node (if any), counting it into the digest.
+    fn change<W: Write + ?Sized>(
+        &mut self,
+        c: &NodeChange,
+        enc: &mut Encoder<'_, W>,
+    ) -> Result<(), Reencode> {
+        let Some(n) = &c.node else {
+            return Ok(());
+        };
+        self.digest =
+            self.digest
+                .wrapping_add(node_digest(&c.path, n.data.as_deref(), &n.stat, &n.acl));
+        self.node(&c.path, n.data.as_deref(), &n.acl, &n.stat, enc)
+    }
+
+    fn node<W: Write + ?Sized>(
         &mut self,
         path: &str,
         data: Option<&[u8]>,
         acl: &[Acl],
         stat: &StatPersisted,
-    ) -> Result<(), String> {
-        if self.nodes > 0 && path_order(&self.last, path) != Ordering::Less {
-            return Err(format!("{path} written after {}", self.last));
+        enc: &mut Encoder<'_, W>,
+    ) -> Result<(), Reencode> {
+        if !self.last.is_empty() && path_order(&self.last, path) != Ordering::Less {
+            return Err(Reencode::Order(format!(
+                "{path} written after {}",
+                self.last
+            )));
         }
         self.last.clear();
         self.last.push_str(path);
         self.nodes += 1;
-        self.digest = self.digest.wrapping_add(node_digest(path, data, stat, acl));
-        write_node(&mut self.enc.raw, path, data, acl, stat);
-        self.enc.record_done().map_err(|e| {
-            let msg = e.to_string();
-            self.io = Some(e);
-            msg
-        })
-    }
-
-    /// The changes after the base's last node.
-    fn rest(&mut self) -> std::io::Result<()> {
-        while let Some(c) = self.changes.next() {
-            if let Err(e) = self.change(c) {
-                return Err(self.io.take().unwrap_or_else(|| std::io::Error::other(e)));
-            }
-        }
-        Ok(())
+        write_node(&mut enc.raw, path, data, acl, stat);
+        enc.record_done().map_err(Reencode::Io)
     }
 }
