@@ -44,10 +44,11 @@ impl Host for State {
     fn install(&mut self, now: Millis, image: Image) {
         let zxid = image.zxid();
         self.tree = image.tree;
-        if self.config.snapshot_deltas {
+        if self.config.snapshot_deltas && self.config.snap_count > 0 {
             // The installed snapshot is the base of the next delta.
             self.tree.track_changes();
         }
+        self.tracking_restarted = false;
         self.sessions.clear();
         for (id, timeout) in image.sessions {
             self.sessions.add(id, i64::from(timeout), now);

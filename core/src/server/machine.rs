@@ -109,6 +109,8 @@ pub(crate) struct State {
     /// The changed paths handed out with the outstanding delta snapshot: put back if it is
     /// not written.
     delta_paths: Option<Vec<Box<str>>>,
+    /// The outstanding (full) snapshot is the one change tracking restarted from.
+    pub(crate) tracking_restarted: bool,
     pub(crate) next_container_check: Millis,
     pub(crate) started_at: Millis,
     pub(crate) packets_received: u64,
@@ -121,7 +123,7 @@ impl State {
     pub(crate) fn new(config: ServerConfig, me: ServerId, now: Millis) -> State {
         let sessions = SessionTracker::new(config.server_id, now, config.tick_time_ms);
         let mut tree = DataTree::new();
-        if config.snapshot_deltas {
+        if config.snapshot_deltas && config.snap_count > 0 {
             // The fresh tree is the state before zxid 0, the base of the first delta.
             tree.track_changes();
         }
@@ -155,6 +157,7 @@ impl State {
             snapshot_pending: None,
             last_snapshot: Zxid::ZERO,
             delta_paths: None,
+            tracking_restarted: false,
             started_at: now,
             packets_received: 0,
             packets_sent: 0,
@@ -169,7 +172,7 @@ impl State {
             "restore must come first"
         );
         self.tree = image.tree;
-        if self.config.snapshot_deltas {
+        if self.deltas_on() {
             self.tree.track_changes();
         }
         self.recovered_sessions = image
@@ -351,6 +354,11 @@ impl State {
     /// builds it from this server's own log, or (delta snapshots) from the previous
     /// snapshot and the changed nodes' live states.
     pub(crate) fn maybe_snapshot(&mut self, durable: Zxid) {
+        if self.tree.changed_count() > self.delta_cap() {
+            // Snapshots are rare (a huge snapCount) or keep failing: the set would grow
+            // without bound. Full builds until tracking restarts (below).
+            self.tree.untrack_changes();
+        }
         let count = self.config.snap_count;
         if count == 0 || self.snapshot_pending.is_some() {
             return;
@@ -381,11 +389,29 @@ impl State {
             return;
         }
         let token = self.next_snapshot_token();
+        if self.deltas_on() && !self.tree.tracks_changes() && zxid == applied {
+            // Tracking was dropped: start again from exactly this state, which the full
+            // snapshot asked for now captures; it becomes the base if it is written.
+            self.tree.track_changes();
+            self.tracking_restarted = true;
+        }
         self.outputs.push_back(Output::Snapshot {
             token,
             zxid,
             delta: None,
         });
+    }
+
+    /// Whether this server hands out deltas with its snapshot requests.
+    fn deltas_on(&self) -> bool {
+        self.config.snapshot_deltas && self.config.snap_count > 0
+    }
+
+    /// Most changed paths tracked: a few times what one snapshot interval changes, within
+    /// bounds (about 80 bytes each).
+    fn delta_cap(&self) -> usize {
+        let c = usize::try_from(self.config.snap_count.saturating_mul(4)).unwrap_or(usize::MAX);
+        c.clamp(50_000, 500_000)
     }
 
     fn next_snapshot_token(&mut self) -> PersistToken {
@@ -434,8 +460,12 @@ impl State {
         if self.snapshot_pending == Some(token) {
             self.snapshot_pending = None;
             let paths = self.delta_paths.take();
+            let restarted = std::mem::take(&mut self.tracking_restarted);
             if written {
                 self.last_snapshot = self.last_snapshot.max(zxid);
+            } else if restarted {
+                // Tracking restarted against a snapshot that does not exist.
+                self.tree.untrack_changes();
             } else if let Some(paths) = paths {
                 // The next delta is against the same base, so it must cover these too.
                 self.tree.restore_changes(paths);

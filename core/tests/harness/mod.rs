@@ -12,6 +12,7 @@ use corral_core::proto::{
     encode_request_frame, ConnectRequest, ConnectResponse, ReplyHeader, Request, Response,
 };
 use corral_core::server::{LogEntry, Output, PersistToken, Server, ServerConfig};
+use corral_core::snapshot::Delta;
 use corral_core::types::{ConnId, Millis, SessionId, Zxid};
 
 /// A reply or notification as seen by a client.
@@ -38,6 +39,18 @@ pub struct Harness {
     next_conn: u64,
     /// Complete persistence automatically after each input.
     pub auto_persist: bool,
+    /// Snapshots: each request is answered written (the harness keeps the whole log, so
+    /// it writes nothing), except every `fail_snapshot_every`-th one (0: none fails). A
+    /// delta that comes with a request is merged into the last snapshot written and must
+    /// hold what replaying the log up to its zxid gives.
+    pub fail_snapshot_every: u64,
+    snapshots_asked: u64,
+    /// The last snapshot written (`None`: the fresh tree, the base of the first delta).
+    snapshot_base: Option<Vec<u8>>,
+    /// Deltas merged and checked.
+    pub deltas_merged: u64,
+    /// Snapshots requested without a delta.
+    pub full_snapshots: u64,
 }
 
 pub fn addr() -> SocketAddr {
@@ -60,7 +73,49 @@ impl Harness {
             connected: BTreeMap::new(),
             next_conn: 1,
             auto_persist: true,
+            fail_snapshot_every: 0,
+            snapshots_asked: 0,
+            snapshot_base: None,
+            deltas_merged: 0,
+            full_snapshots: 0,
         }
+    }
+
+    /// Answer a snapshot request (see `fail_snapshot_every`), checking its delta.
+    fn snapshot(&mut self, token: PersistToken, zxid: Zxid, delta: Option<Box<Delta>>) {
+        use corral_core::snapshot;
+        self.snapshots_asked += 1;
+        let mut full = snapshot::Image::new();
+        for e in self.log.iter().filter(|e| e.hdr.zxid <= zxid) {
+            full.apply(e);
+        }
+        assert_eq!(full.zxid(), zxid, "snapshot of a zxid not durable");
+        let full = snapshot::to_bytes(&full);
+        if let Some(delta) = delta {
+            let base = self
+                .snapshot_base
+                .clone()
+                .unwrap_or_else(|| snapshot::to_bytes(&snapshot::Image::new()));
+            let mut merged = Vec::new();
+            snapshot::merge(&base, &delta, &mut merged)
+                .unwrap_or_else(|e| panic!("delta at {zxid} does not merge: {e}"));
+            let loaded = snapshot::read(&merged).expect("merged snapshot reads");
+            assert!(
+                snapshot::to_bytes(&loaded) == full,
+                "delta at {zxid} differs from the log's state"
+            );
+            self.deltas_merged += 1;
+        } else {
+            self.full_snapshots += 1;
+        }
+        let written = self.fail_snapshot_every == 0
+            || !self
+                .snapshots_asked
+                .is_multiple_of(self.fail_snapshot_every);
+        if written {
+            self.snapshot_base = Some(full);
+        }
+        self.server.snapshotted(token, zxid, written);
     }
 
     /// Restart from the durable log: a fresh server replays it. Un-persisted work is lost.
@@ -71,6 +126,8 @@ impl Harness {
         }
         server.start(self.now);
         self.server = server;
+        // Recovery replayed the log from the start: the fresh tree is the base again.
+        self.snapshot_base = None;
         self.pending.clear();
         self.inbox.clear();
         self.connected.clear();
@@ -88,9 +145,7 @@ impl Harness {
                     }
                     Output::Persist { token, entries } => self.pending.push((token, entries)),
                     // The harness keeps the whole log and replays it on restart.
-                    Output::Snapshot { token, zxid, .. } => {
-                        self.server.snapshotted(token, zxid, true)
-                    }
+                    Output::Snapshot { token, zxid, delta } => self.snapshot(token, zxid, delta),
                     other => panic!("a standalone server emitted {other:?}"),
                 }
             }
