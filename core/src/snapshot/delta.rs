@@ -145,20 +145,24 @@ pub fn merge<W: Write + ?Sized>(base: &[u8], delta: &Delta, out: &mut W) -> Resu
             None
         };
         let bad = |e: String| MergeError::Base(super::err(blocks[i].pos, e));
-        // The first node of the next block bounds this block's changes (none: the last
-        // block takes every change left).
-        let bound = match &next_raw {
-            Some(next) if m.sessions_left == 0 => Some(first_path(next).map_err(bad)?),
-            _ => None,
-        };
-        let owned = match &bound {
-            Some(b) => m.changes[m.next..]
+        // Sessions come first and no record spans blocks: this block holds nodes if its
+        // bytes go beyond the sessions still to come.
+        let has_nodes = usize::try_from(m.sessions_left)
+            .ok()
+            .and_then(|n| n.checked_mul(SESSION_LEN))
+            .is_some_and(|session_bytes| session_bytes < raw.len());
+        let owned = if !has_nodes {
+            0
+        } else if let Some(next) = &next_raw {
+            // The next block starts with a node, which bounds this block's changes.
+            let bound = first_path(next).map_err(bad)?;
+            m.changes[m.next..]
                 .iter()
-                .take_while(|c| path_order(&c.path, b) == Ordering::Less)
-                .count(),
-            None if i + 1 == blocks.len() => m.changes.len() - m.next,
-            // Sessions reach into the next block: this one holds no node.
-            None => 0,
+                .take_while(|c| path_order(&c.path, &bound) == Ordering::Less)
+                .count()
+        } else {
+            // The last block takes every change left.
+            m.changes.len() - m.next
         };
         if m.sessions_left == 0 && owned == 0 {
             m.nodes += count_nodes(&raw).map_err(bad)?;
@@ -197,6 +201,9 @@ pub fn merge<W: Write + ?Sized>(base: &[u8], delta: &Delta, out: &mut W) -> Resu
     end[8..].copy_from_slice(&crc32c::crc32c(&enc.chain).to_be_bytes());
     enc.out.write_all(&end).map_err(MergeError::Io)
 }
+
+/// Bytes of a session record (i64 id, i32 timeout).
+const SESSION_LEN: usize = 12;
 
 /// The path of the first record of a block that starts with a node.
 fn first_path(raw: &[u8]) -> Result<String, String> {

@@ -578,6 +578,7 @@ proptest! {
         specs in prop::collection::vec((spec(), 0..4u8), 1..60),
         txns in prop::collection::vec((1..4i64, arb::txn(SessionId(SESSION_BASE + 1)), 0..4u8), 0..30),
         block in prop_oneof![Just(1usize << 20), 1..400usize],
+        sessions in 0..40i64,
     ) {
         // Snapshots at random points (cut 0), some of them failed (cut 1: the changes go
         // back); each merged from the previous one and the tracked changes must hold the
@@ -587,7 +588,10 @@ proptest! {
         crate::snapshot::TEST_BLOCK_TARGET.with(|t| t.set(block));
         let (mut t, mut m) = (DataTree::new(), Model::new());
         t.track_changes();
-        let image = |t: &DataTree| Image { tree: t.clone(), sessions: Default::default() };
+        // Enough sessions to fill several tiny blocks before the first node.
+        let table: std::collections::BTreeMap<SessionId, i32> =
+            (0..sessions).map(|i| (SessionId(SESSION_BASE + 100 + i), 4000)).collect();
+        let image = |t: &DataTree| Image { tree: t.clone(), sessions: table.clone() };
         let mut base = snapshot::to_bytes(&image(&t));
         let mut base_zxid = Zxid::ZERO;
         let mut cut = |t: &mut DataTree, kind: u8| -> Result<(), TestCaseError> {
@@ -598,7 +602,7 @@ proptest! {
             let delta = Delta {
                 base: base_zxid,
                 header: image(t).header(),
-                sessions: Vec::new(),
+                sessions: table.iter().map(|(s, t)| (*s, *t)).collect(),
                 changes: t.export_changes(&paths),
             };
             let mut merged = Vec::new();
