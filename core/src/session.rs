@@ -64,6 +64,9 @@ impl JavaRandom {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     timeout_ms: i64,
+    /// The timeout of the createSession txn (or the snapshot it was restored from): what
+    /// the replicated state holds, unchanged by reconnects that negotiate another one.
+    recorded_ms: i64,
     /// Bucket the session sits in; meaningless while `closing`.
     deadline: Millis,
     /// Expired or closed, waiting for its closeSession txn. Never touched or expired again.
@@ -173,10 +176,12 @@ impl SessionTracker {
     pub fn add(&mut self, id: SessionId, timeout_ms: i64, now: Millis) {
         let entry = self.sessions.entry(id).or_insert(Entry {
             timeout_ms,
+            recorded_ms: timeout_ms,
             deadline: Millis(i64::MIN),
             closing: false,
         });
         entry.timeout_ms = timeout_ms;
+        entry.recorded_ms = timeout_ms;
         if !entry.closing {
             self.reschedule(id, now);
         }
@@ -298,11 +303,20 @@ impl SessionTracker {
         self.buckets.keys().next().copied()
     }
 
-    /// Every tracked session with its timeout, ascending by id (what a snapshot stores).
+    /// Every tracked session with its current timeout, ascending by id.
     pub fn sessions(&self) -> Vec<(SessionId, i64)> {
         self.sessions
             .iter()
             .map(|(id, e)| (*id, e.timeout_ms))
+            .collect()
+    }
+
+    /// Every tracked session with its recorded timeout (the createSession txn's), ascending
+    /// by id: what a snapshot stores, equal to what replaying the log gives.
+    pub fn recorded(&self) -> Vec<(SessionId, i64)> {
+        self.sessions
+            .iter()
+            .map(|(id, e)| (*id, e.recorded_ms))
             .collect()
     }
 

@@ -2,10 +2,12 @@
 //! Corral's own file format, and the [`Image`] they capture.
 //!
 //! An image is what replaying the log produces; a snapshot is an image in bytes. The core
-//! never serialises its live tree: the shell builds a snapshot as of a durable zxid by
-//! loading the previous snapshot and replaying the log up to that zxid on a second image, off
-//! the request path (see docs/storage.md). That keeps writes flowing during a snapshot and
-//! makes every snapshot exactly consistent (no fuzzy snapshot to repair by replay).
+//! never serialises its live tree for a snapshot: it hands out the live states of the nodes
+//! changed since the previous snapshot, which the shell merges into that file ([`merge`]),
+//! or the shell loads the previous snapshot and replays the log up to the zxid on a second
+//! image; both off the request path (see docs/storage.md). That keeps writes flowing during
+//! a snapshot and makes every snapshot exactly consistent (no fuzzy snapshot to repair by
+//! replay). (A leader's SNAP to a learner is the exception: it serialises its live tree.)
 //!
 //! # Format (`CRSN`, version 1; all integers big-endian)
 //!

@@ -31,7 +31,7 @@ impl Host for State {
             tree: std::mem::take(&mut self.tree),
             sessions: self
                 .sessions
-                .sessions()
+                .recorded()
                 .into_iter()
                 .map(|(id, t)| (id, t as i32))
                 .collect(),

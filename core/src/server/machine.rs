@@ -429,7 +429,7 @@ impl State {
         let changes = self.tree.export_changes(&paths);
         let sessions: Vec<(SessionId, i32)> = self
             .sessions
-            .sessions()
+            .recorded()
             .into_iter()
             .map(|(id, t)| (id, t as i32))
             .collect();

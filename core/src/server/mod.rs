@@ -131,12 +131,13 @@ pub enum Output {
     /// (the protocol re-sends or recovers what matters).
     Peer { to: ServerId, msg: PeerMessage },
     /// Write a snapshot of the state as of `zxid` (already durable in the log), then call
-    /// `Server::snapshotted(token)`. At most one is outstanding. The driver builds it from
-    /// storage (previous snapshot plus log), not from the live tree, so the server goes on
-    /// serving meanwhile; it may also purge old snapshots and log segments afterwards.
-    /// With `ServerConfig::snapshot_deltas`, `delta` (when present) holds the state as of
-    /// `zxid` relative to the snapshot at `delta.base`: merging it into that file gives the
-    /// snapshot at once (`snapshot::merge`); if that fails, build it as without a delta.
+    /// `Server::snapshotted(token)`. At most one is outstanding. The driver builds it off
+    /// the request path, so the server goes on serving meanwhile, and may purge old
+    /// snapshots and log segments afterwards. With `ServerConfig::snapshot_deltas`, `delta`
+    /// (when present) holds the state as of `zxid` relative to the snapshot at
+    /// `delta.base`: merging it into that file gives the snapshot (`snapshot::merge`).
+    /// Without a delta, or if the merge fails, the driver builds it from storage (previous
+    /// snapshot plus log).
     Snapshot {
         token: PersistToken,
         zxid: Zxid,

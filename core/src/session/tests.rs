@@ -299,3 +299,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_renegotiated_timeout_is_not_what_snapshots_record() {
+    let mut t = SessionTracker::new(1, Millis(0), 2000);
+    let s = SessionId(0x100);
+    t.add(s, 4000, Millis(0));
+    t.set_timeout(s, 10_000);
+    assert_eq!(t.sessions(), [(s, 10_000)]);
+    assert_eq!(t.recorded(), [(s, 4000)], "the createSession txn's timeout");
+}

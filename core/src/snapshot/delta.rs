@@ -224,10 +224,14 @@ fn count_nodes(raw: &[u8]) -> Result<u64, String> {
 }
 
 fn skip_node(r: &mut JuteReader<'_>) -> crate::jute::JuteResult<()> {
-    for _ in 0..2 {
-        // path, then data (-1: null)
+    for null_ok in [false, true] {
+        // path (never null), then data (-1: null)
         let len = r.read_i32()?;
-        r.skip(usize::try_from(len).unwrap_or(0))?;
+        match usize::try_from(len) {
+            Ok(n) => r.skip(n)?,
+            Err(_) if null_ok && len == -1 => {}
+            Err(_) => return Err(crate::jute::JuteError::BadLength(i64::from(len))),
+        }
     }
     let acl = super::acl_span(r.rest()).ok_or(crate::jute::JuteError::BadValue("ACL vector", 0))?;
     r.skip(acl)?;

@@ -1,11 +1,12 @@
-//! The snapshot thread: builds each requested snapshot from the previous snapshot plus the
-//! log (never from the live tree, so the server keeps serving), writes it atomically, and
-//! purges old snapshots and log segments when autopurge is on.
+//! The snapshot thread: builds each requested snapshot off the request path (so the server
+//! keeps serving), writes it atomically, and purges old snapshots and log segments when
+//! autopurge is on.
 //!
 //! A request that carries a delta (the live states of the nodes changed since the previous
 //! snapshot, `corral_core::snapshot::Delta`) is built by merging the delta into the
-//! previous snapshot's records instead: one streaming pass over that file, no tree and no
-//! replay, so snapshots of a big tree cost a fraction of the CPU and memory. The merge is
+//! previous snapshot: one pass over that file that copies untouched blocks as stored, no
+//! tree and no replay, so snapshots of a big tree cost a fraction of the CPU and memory.
+//! Without a delta, the snapshot is built from the previous snapshot plus the log. The merge is
 //! checked against the live tree's node count and digest; if it does not add up, or the
 //! base file is not there, the snapshot is built the full way.
 //!
