@@ -326,7 +326,14 @@ impl Driver {
             } => {
                 self.trace(format!("watch {event_type:?} {path}"));
                 if event_type != corral_core::proto::event::EventType::None {
-                    self.ctx.history.watch_fired();
+                    self.ctx.history.watch_fired(
+                        self.ctx.index,
+                        self.incarnation,
+                        self.client.session_id(),
+                        path,
+                        event_type as i32,
+                        sim_ms(),
+                    );
                 }
             }
         }

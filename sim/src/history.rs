@@ -153,6 +153,20 @@ fn show_data(d: Option<&[u8]>) -> String {
     }
 }
 
+/// A watch notification a client received (event types other than None).
+#[derive(Clone, Debug)]
+pub struct WatchEvent {
+    pub client: usize,
+    pub incarnation: u32,
+    pub session: SessionId,
+    pub path: String,
+    /// The event type's wire code (1 created, 2 deleted, 3 data changed, 4 children changed).
+    pub event_type: i32,
+    pub ms: u64,
+    /// Place in the global order of history events (with invokes and returns).
+    pub seq: u64,
+}
+
 /// A client observed the end of a session.
 #[derive(Clone, Debug)]
 pub struct SessionEnd {
@@ -169,6 +183,7 @@ struct Inner {
     ended: Vec<SessionEnd>,
     seq: u64,
     watch_events: u64,
+    watches: Vec<WatchEvent>,
     session_moves: u64,
     /// Invoked and not returned.
     outstanding: usize,
@@ -264,9 +279,34 @@ impl History {
         });
     }
 
-    /// A client received a watch notification.
-    pub fn watch_fired(&self) {
-        self.0.borrow_mut().watch_events += 1;
+    /// A client received a watch notification (not a None-type state event).
+    pub fn watch_fired(
+        &self,
+        client: usize,
+        incarnation: u32,
+        session: SessionId,
+        path: String,
+        event_type: i32,
+        ms: u64,
+    ) {
+        let mut h = self.0.borrow_mut();
+        h.seq += 1;
+        h.watch_events += 1;
+        let seq = h.seq;
+        h.watches.push(WatchEvent {
+            client,
+            incarnation,
+            session,
+            path,
+            event_type,
+            ms,
+            seq,
+        });
+    }
+
+    /// Every watch notification clients received, in order.
+    pub fn watches(&self) -> Vec<WatchEvent> {
+        self.0.borrow().watches.clone()
     }
 
     /// A client resumed its session on another server than before.

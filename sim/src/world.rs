@@ -29,7 +29,7 @@ use crate::cluster::{entry_hash, Cluster, SharedCluster, ZabStats};
 use crate::coverage::{self, Coverage};
 use crate::disk::DiskSet;
 use crate::faults::{self, Controller, FaultStats};
-use crate::history::{History, Op, Outcome, SessionEnd};
+use crate::history::{History, Op, Outcome, SessionEnd, WatchEvent};
 use crate::scenario::{client_host as client_name, server_host, Knobs, Scenario};
 use crate::server_host::{self, ServerBug, ServerCtx};
 use crate::trace::Trace;
@@ -72,6 +72,7 @@ pub struct OpStats {
 pub struct RunData {
     pub ops: Vec<Op>,
     pub session_ends: Vec<SessionEnd>,
+    pub watches: Vec<WatchEvent>,
     pub log: Vec<LogEntry>,
     pub heal_ms: u64,
     pub clients: usize,
@@ -84,6 +85,7 @@ impl RunData {
         check::Input {
             ops: &self.ops,
             session_ends: &self.session_ends,
+            watches: &self.watches,
             log: &self.log,
             heal_ms: self.heal_ms,
             clients: self.clients,
@@ -354,6 +356,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     let data = RunData {
         ops,
         session_ends: ends,
+        watches: history.watches(),
         log,
         heal_ms: sc.heal_ms,
         clients: sc.clients,

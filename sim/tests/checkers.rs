@@ -284,3 +284,31 @@ fn an_expiry_the_leader_never_made_is_caught() {
     d.session_ends.push(end);
     assert_eq!(names(&failing(&d)), vec!["expiry"]);
 }
+
+#[test]
+fn a_watch_that_fires_twice_is_caught() {
+    let mut d = base();
+    let e = d
+        .watches
+        .first()
+        .expect("the base run received watch events")
+        .clone();
+    // The same notification delivered again, later.
+    let mut twice = e.clone();
+    twice.seq = d.watches.last().unwrap().seq + 1;
+    d.watches.push(twice);
+    assert_eq!(names(&failing(&d)), ["watches"]);
+}
+
+#[test]
+fn a_watch_nobody_set_is_caught() {
+    let mut d = base();
+    let mut e = d
+        .watches
+        .first()
+        .expect("the base run received watch events")
+        .clone();
+    e.path = "/never-watched".into();
+    d.watches.push(e);
+    assert_eq!(names(&failing(&d)), ["watches"]);
+}

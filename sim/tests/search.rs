@@ -204,6 +204,7 @@ impl History {
         let input = Input {
             ops: &self.ops,
             session_ends: &[],
+            watches: &[],
             log: &self.log,
             heal_ms: 0,
             clients: 0,

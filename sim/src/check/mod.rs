@@ -18,6 +18,7 @@ mod order;
 pub mod plant;
 pub mod search;
 mod sessions;
+mod watch;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ use corral_core::proto::Request;
 use corral_core::server::LogEntry;
 use corral_core::types::{SessionId, Zxid};
 
-use crate::history::{Op, Outcome, SessionEnd};
+use crate::history::{Op, Outcome, SessionEnd, WatchEvent};
 
 /// Most violations listed per checker (the count is always exact).
 const MAX_LISTED: usize = 12;
@@ -75,6 +76,8 @@ impl Verdict {
 pub struct Input<'a> {
     pub ops: &'a [Op],
     pub session_ends: &'a [SessionEnd],
+    /// Watch notifications clients received.
+    pub watches: &'a [WatchEvent],
     /// The final server's durable log, in zxid order.
     pub log: &'a [LogEntry],
     /// Simulated ms from which no fault is active.
@@ -210,6 +213,7 @@ pub fn check_all(input: Input<'_>) -> Vec<Verdict> {
         order::session_order(&f),
         ephemeral::ephemerals(&f),
         ephemeral::sequential(&f),
+        watch::watches(&f),
         sessions::expiry(&f),
         liveness(&f),
         linearizable(&f),
@@ -296,6 +300,7 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
     let input = Input {
         ops,
         session_ends: &[],
+        watches: &[],
         log: &[],
         heal_ms: 0,
         clients: 0,
