@@ -291,6 +291,7 @@ impl Driver {
                     "session {session_id} connected to {}, timeout {timeout_ms}ms",
                     server_host(self.server)
                 ));
+                self.ctx.history.connected(session_id, sim_ms());
                 if self.session_server.is_some_and(|s| s != self.server) {
                     self.ctx.history.session_moved();
                 }

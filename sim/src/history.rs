@@ -167,6 +167,16 @@ pub struct WatchEvent {
     pub seq: u64,
 }
 
+/// A client's handshake completed: a new connection of `session` (the first, or a resume
+/// after a disconnect, to the same server or another). The server re-arms the client's
+/// watches from its setWatches on that connection.
+#[derive(Clone, Debug)]
+pub struct Connect {
+    pub session: SessionId,
+    pub ms: u64,
+    pub seq: u64,
+}
+
 /// A client observed the end of a session.
 #[derive(Clone, Debug)]
 pub struct SessionEnd {
@@ -184,6 +194,7 @@ struct Inner {
     seq: u64,
     watch_events: u64,
     watches: Vec<WatchEvent>,
+    connects: Vec<Connect>,
     session_moves: u64,
     /// Invoked and not returned.
     outstanding: usize,
@@ -307,6 +318,19 @@ impl History {
     /// Every watch notification clients received, in order.
     pub fn watches(&self) -> Vec<WatchEvent> {
         self.0.borrow().watches.clone()
+    }
+
+    /// A client's connection of `session` completed its handshake.
+    pub fn connected(&self, session: SessionId, ms: u64) {
+        let mut h = self.0.borrow_mut();
+        h.seq += 1;
+        let seq = h.seq;
+        h.connects.push(Connect { session, ms, seq });
+    }
+
+    /// Every completed handshake, in order.
+    pub fn connects(&self) -> Vec<Connect> {
+        self.0.borrow().connects.clone()
     }
 
     /// A client resumed its session on another server than before.

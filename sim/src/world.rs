@@ -29,7 +29,7 @@ use crate::cluster::{entry_hash, Cluster, SharedCluster, ZabStats};
 use crate::coverage::{self, Coverage};
 use crate::disk::DiskSet;
 use crate::faults::{self, Controller, FaultStats};
-use crate::history::{History, Op, Outcome, SessionEnd, WatchEvent};
+use crate::history::{Connect, History, Op, Outcome, SessionEnd, WatchEvent};
 use crate::scenario::{client_host as client_name, server_host, Knobs, Scenario};
 use crate::server_host::{self, ServerBug, ServerCtx};
 use crate::trace::Trace;
@@ -73,6 +73,7 @@ pub struct RunData {
     pub ops: Vec<Op>,
     pub session_ends: Vec<SessionEnd>,
     pub watches: Vec<WatchEvent>,
+    pub connects: Vec<Connect>,
     pub log: Vec<LogEntry>,
     pub heal_ms: u64,
     pub clients: usize,
@@ -86,6 +87,7 @@ impl RunData {
             ops: &self.ops,
             session_ends: &self.session_ends,
             watches: &self.watches,
+            connects: &self.connects,
             log: &self.log,
             heal_ms: self.heal_ms,
             clients: self.clients,
@@ -357,6 +359,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         ops,
         session_ends: ends,
         watches: history.watches(),
+        connects: history.connects(),
         log,
         heal_ms: sc.heal_ms,
         clients: sc.clients,

@@ -130,6 +130,15 @@ fn a_stale_read_after_a_session_move_is_caught_within_8_seeds() {
 }
 
 #[test]
+fn a_late_notification_is_caught_at_the_first_seed() {
+    // Standalone and ensemble: a notification sent after a reply that includes its change.
+    for servers in [1, 3] {
+        let r = first_catch(Bug::LateNotification, servers, 1);
+        assert_eq!(failed(&r), ["watch-order"], "{}", cli::summary(&r));
+    }
+}
+
+#[test]
 fn bug_names_round_trip() {
     for b in Bug::ALL {
         assert_eq!(Bug::from_name(b.name()), Ok(*b));

@@ -205,6 +205,7 @@ impl History {
             ops: &self.ops,
             session_ends: &[],
             watches: &[],
+            connects: &[],
             log: &self.log,
             heal_ms: 0,
             clients: 0,

@@ -18,6 +18,7 @@ mod order;
 pub mod plant;
 pub mod search;
 mod sessions;
+mod sync;
 mod watch;
 mod writes;
 
@@ -28,7 +29,7 @@ use corral_core::proto::Request;
 use corral_core::server::LogEntry;
 use corral_core::types::{SessionId, Zxid};
 
-use crate::history::{Op, Outcome, SessionEnd, WatchEvent};
+use crate::history::{Connect, Op, Outcome, SessionEnd, WatchEvent};
 
 /// Most violations listed per checker (the count is always exact).
 const MAX_LISTED: usize = 12;
@@ -78,6 +79,8 @@ pub struct Input<'a> {
     pub session_ends: &'a [SessionEnd],
     /// Watch notifications clients received.
     pub watches: &'a [WatchEvent],
+    /// Completed handshakes (each re-arms the session's watches with setWatches).
+    pub connects: &'a [Connect],
     /// The final server's durable log, in zxid order.
     pub log: &'a [LogEntry],
     /// Simulated ms from which no fault is active.
@@ -213,7 +216,9 @@ pub fn check_all(input: Input<'_>) -> Vec<Verdict> {
         order::session_order(&f),
         ephemeral::ephemerals(&f),
         ephemeral::sequential(&f),
+        sync::sync(&f),
         watch::watches(&f),
+        watch::watch_order(&f),
         sessions::expiry(&f),
         liveness(&f),
         linearizable(&f),
@@ -301,6 +306,7 @@ pub fn check_history(ops: &[Op], max_steps: u64) -> Vec<Verdict> {
         ops,
         session_ends: &[],
         watches: &[],
+        connects: &[],
         log: &[],
         heal_ms: 0,
         clients: 0,

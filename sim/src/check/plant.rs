@@ -33,6 +33,8 @@ pub enum Bug {
     /// Followers drop the ephemeral cleanup of closeSession
     /// ([`ServerBug::DropEphemeralCleanup`]).
     DropEphemeralCleanup,
+    /// Notifications go out after the next reply ([`ServerBug::LateNotification`]).
+    LateNotification,
 }
 
 impl Bug {
@@ -47,6 +49,7 @@ impl Bug {
         Bug::SkipTrunc,
         Bug::StaleReadAfterMove,
         Bug::DropEphemeralCleanup,
+        Bug::LateNotification,
     ];
 
     /// The name `--plant` takes.
@@ -61,6 +64,7 @@ impl Bug {
             Bug::SkipTrunc => "skip-trunc",
             Bug::StaleReadAfterMove => "stale-read-after-move",
             Bug::DropEphemeralCleanup => "drop-ephemeral-cleanup",
+            Bug::LateNotification => "late-notification",
         }
     }
 
@@ -85,6 +89,7 @@ impl Bug {
             Bug::SkipTrunc => Some(ServerBug::SkipTrunc),
             Bug::StaleReadAfterMove => Some(ServerBug::IgnoreLastZxidSeen),
             Bug::DropEphemeralCleanup => Some(ServerBug::DropEphemeralCleanup),
+            Bug::LateNotification => Some(ServerBug::LateNotification),
             _ => None,
         }
     }

@@ -1,4 +1,7 @@
-//! `watches`: a watch fires at most once per registration.
+//! Watch checkers: `watches` (a watch fires at most once per registration) and
+//! `watch-order` (it fires before the client can see the change).
+//!
+//! ## `watches`
 //!
 //! A watch is registered by a read with `watch=true` that the server answered (getData,
 //! getChildren: Ok; exists: Ok or NoNode); a read whose answer was lost may have
@@ -9,14 +12,30 @@
 //! notifications for it so far. A server that fires a watch twice, or fires one nobody
 //! set (a getData of a missing node leaves no watch), breaks this.
 //!
-//! Not checked: that a notification arrives before the client can read data newer than
-//! the change that fired it.
+//! ## `watch-order`
+//!
+//! ZooKeeper's promise: a client sees the notification of a change it watches before it
+//! sees any state that includes that change. A read answered at zxid `z` with a watch
+//! registers it; the first committed txn `w > z` that triggers that kind of watch on the
+//! path fires it (a data watch, set by getData or exists: create, delete or setData of
+//! the path; a child watch, set by getChildren: delete of the path, create or delete of a
+//! child). So the session's first reply after the read with a header zxid `≥ w` must come
+//! after a notification for that path whose type such a watch can deliver (a reconnect's
+//! setWatches may report a later state than `w`'s: a delete instead of a data change).
+//!
+//! One exemption, ZooKeeper's own: an exists watch on a missing node, re-armed by
+//! setWatches after a reconnect, fires only if the node exists at that moment; a node
+//! created and deleted again while the client was away leaves no notification. So a
+//! missing create notification is accepted when the session reconnected in between and
+//! the node was deleted again by the zxid of the reply that would have exposed it.
 
 use std::collections::BTreeMap;
 
 use corral_core::error::ErrorCode;
+use corral_core::path::parent;
 use corral_core::proto::Request;
-use corral_core::types::SessionId;
+use corral_core::txn::Txn;
+use corral_core::types::{SessionId, Zxid};
 
 use super::{Facts, Verdict};
 use crate::history::Outcome;
@@ -70,6 +89,181 @@ pub fn watches(f: &Facts) -> Verdict {
                 e.session, e.event_type, e.path, e.ms
             ));
         }
+    }
+    v
+}
+
+/// Event type wire codes.
+const CREATED: i32 = 1;
+const DELETED: i32 = 2;
+const DATA_CHANGED: i32 = 3;
+const CHILDREN_CHANGED: i32 = 4;
+
+/// The two kinds of one-shot watch a read can set.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Kind {
+    /// getData, exists.
+    Data,
+    /// getChildren.
+    Child,
+}
+
+impl Kind {
+    /// Event types a watch of this kind can deliver (directly or after a reconnect).
+    fn delivers(self, event_type: i32) -> bool {
+        match self {
+            Kind::Data => matches!(event_type, CREATED | DELETED | DATA_CHANGED),
+            Kind::Child => matches!(event_type, DELETED | CHILDREN_CHANGED),
+        }
+    }
+}
+
+/// The kind of watch a read registered, if it registered one (answered, and a success or
+/// an exists of a missing node).
+fn registered(op: &crate::history::Op) -> Option<(&str, Kind)> {
+    let kind = match &op.request {
+        Request::GetData { path, watch: true } => (path.as_str(), Kind::Data),
+        Request::Exists { path, watch: true } => (path.as_str(), Kind::Data),
+        Request::GetChildren { path, watch: true }
+        | Request::GetChildren2 { path, watch: true } => (path.as_str(), Kind::Child),
+        _ => return None,
+    };
+    match op.outcome()? {
+        Outcome::Ok => Some(kind),
+        Outcome::Failed(ErrorCode::NoNode) if matches!(op.request, Request::Exists { .. }) => {
+            Some(kind)
+        }
+        _ => None,
+    }
+}
+
+/// Per (path, kind): the committed txns that fire such a watch, in zxid order, with the
+/// event type they fire.
+type Triggers<'a> = BTreeMap<(&'a str, Kind), Vec<(Zxid, i32)>>;
+
+fn triggers<'a>(f: &Facts<'a>) -> Triggers<'a> {
+    fn add<'a>(t: &mut Triggers<'a>, zxid: Zxid, txn: &'a Txn) {
+        let deleted = |t: &mut Triggers<'a>, p: &'a str| {
+            t.entry((p, Kind::Data)).or_default().push((zxid, DELETED));
+            t.entry((p, Kind::Child)).or_default().push((zxid, DELETED));
+            t.entry((parent(p), Kind::Child))
+                .or_default()
+                .push((zxid, CHILDREN_CHANGED));
+        };
+        match txn {
+            Txn::Create { path, .. } => {
+                t.entry((path, Kind::Data))
+                    .or_default()
+                    .push((zxid, CREATED));
+                t.entry((parent(path), Kind::Child))
+                    .or_default()
+                    .push((zxid, CHILDREN_CHANGED));
+            }
+            Txn::Delete { path } | Txn::DeleteContainer { path } => deleted(t, path),
+            Txn::CloseSession { ephemerals } => {
+                for p in ephemerals {
+                    deleted(t, p);
+                }
+            }
+            Txn::SetData { path, .. } => t
+                .entry((path, Kind::Data))
+                .or_default()
+                .push((zxid, DATA_CHANGED)),
+            Txn::Multi(subs) => {
+                for s in subs {
+                    add(t, zxid, s);
+                }
+            }
+            Txn::SetAcl { .. }
+            | Txn::Check { .. }
+            | Txn::CreateSession { .. }
+            | Txn::Error { .. } => {}
+        }
+    }
+    let mut t = Triggers::new();
+    for e in f.input.log {
+        add(&mut t, e.hdr.zxid, &e.txn);
+    }
+    t
+}
+
+/// The `watch-order` verdict (see the module docs).
+pub fn watch_order(f: &Facts) -> Verdict {
+    let mut v = Verdict::new("watch-order");
+    let triggers = triggers(f);
+    // Per session: (reply seq, reply zxid) of every answered op, in arrival order.
+    let mut replies: BTreeMap<SessionId, Vec<(u64, Zxid)>> = BTreeMap::new();
+    for op in f.input.ops {
+        if let (Some(z), Some(r)) = (op.reply_zxid(), &op.ret) {
+            replies.entry(op.session).or_default().push((r.seq, z));
+        }
+    }
+    for r in replies.values_mut() {
+        r.sort_unstable();
+    }
+    let mut notes: BTreeMap<(SessionId, &str), Vec<(u64, i32)>> = BTreeMap::new();
+    for e in f.input.watches {
+        notes
+            .entry((e.session, e.path.as_str()))
+            .or_default()
+            .push((e.seq, e.event_type));
+    }
+    let mut exempt = 0usize;
+    let mut connects: BTreeMap<SessionId, Vec<u64>> = BTreeMap::new();
+    for c in f.input.connects {
+        connects.entry(c.session).or_default().push(c.seq);
+    }
+    for op in f.input.ops {
+        let Some((path, kind)) = registered(op) else {
+            continue;
+        };
+        let (Some(z), Some(ret)) = (op.reply_zxid(), &op.ret) else {
+            continue;
+        };
+        let Some(&(w, fired)) = triggers
+            .get(&(path, kind))
+            .and_then(|t| t.iter().find(|(zx, _)| *zx > z))
+        else {
+            continue;
+        };
+        let session_replies = replies.get(&op.session).map_or(&[][..], Vec::as_slice);
+        let Some(&(exposed_seq, exposed_zxid)) = session_replies
+            .iter()
+            .find(|(seq, zx)| *seq > ret.seq && *zx >= w)
+        else {
+            continue;
+        };
+        v.checked += 1;
+        let notified = notes.get(&(op.session, path)).is_some_and(|n| {
+            n.iter()
+                .any(|(seq, t)| *seq > ret.seq && *seq < exposed_seq && kind.delivers(*t))
+        });
+        if notified {
+            continue;
+        }
+        let reconnected = connects
+            .get(&op.session)
+            .is_some_and(|c| c.iter().any(|s| *s > ret.seq && *s < exposed_seq));
+        let deleted_again = triggers.get(&(path, Kind::Data)).is_some_and(|t| {
+            t.iter()
+                .any(|(zx, ty)| *ty == DELETED && *zx > w && *zx <= exposed_zxid)
+        });
+        if fired == CREATED && reconnected && deleted_again {
+            exempt += 1;
+            continue;
+        }
+        let exposing = f.input.ops.iter().find(|o| {
+            o.session == op.session && o.ret.as_ref().is_some_and(|r| r.seq == exposed_seq)
+        });
+        v.fail(format!(
+            "{op}: its watch fires at zxid {w} (type {fired}), but the session saw zxid {exposed_zxid} first, in {}",
+            exposing.map_or_else(|| "a reply".to_owned(), ToString::to_string)
+        ));
+    }
+    if exempt > 0 {
+        v.note = Some(format!(
+            "{exempt} exempt: exists watches re-armed after a reconnect, the node created and deleted meanwhile"
+        ));
     }
     v
 }

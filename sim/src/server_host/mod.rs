@@ -73,6 +73,9 @@ pub enum ServerBug {
     /// A follower drops the ephemeral cleanup of every closeSession it is sent (it applies
     /// a close of no session instead).
     DropEphemeralCleanup,
+    /// Watch notifications are held back and sent after the connection's next reply,
+    /// whose header zxid already includes the change that fired them.
+    LateNotification,
 }
 
 /// What a server host needs from the world.
@@ -112,6 +115,8 @@ struct Driver {
     links: Option<Links>,
     /// COMMITs held back (planted slow apply): (release time, from, message).
     held: std::collections::VecDeque<(Instant, ServerId, PeerMessage)>,
+    /// Notification frames held back per connection (planted late notification).
+    late: BTreeMap<ConnId, Vec<u8>>,
     /// The last (applied zxid, digest) and epochs reported.
     reported: (corral_core::types::Zxid, u64),
     reported_epochs: StoredEpochs,
@@ -135,7 +140,12 @@ impl Driver {
             while let Some(out) = self.server.poll_output() {
                 match out {
                     Output::Send { conn, bytes } => {
-                        if let Some(c) = self.conns.get(&conn) {
+                        let bytes = if self.ctx.bug == Some(ServerBug::LateNotification) {
+                            self.hold_notifications(conn, bytes)
+                        } else {
+                            bytes
+                        };
+                        if let Some(c) = self.conns.get(&conn).filter(|_| !bytes.is_empty()) {
                             let _ = c.writer.send(Outbound::Bytes(bytes));
                         }
                     }
@@ -201,6 +211,7 @@ impl Driver {
                 return;
             }
             for conn in closed {
+                self.late.remove(&conn);
                 if let Some(c) = self.conns.remove(&conn) {
                     let _ = c.writer.send(Outbound::Close);
                     c.reader.abort();
@@ -347,6 +358,34 @@ impl Driver {
             }
             self.drain();
         }
+    }
+
+    /// Planted late notification: keep the notification frames (xid -1) of `bytes` back,
+    /// and return the other frames followed by what was held before, so a notification
+    /// goes out only after the connection's next reply.
+    fn hold_notifications(&mut self, conn: ConnId, bytes: Vec<u8>) -> Vec<u8> {
+        let mut rest = Vec::new();
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let end = (at + 4 + len).min(bytes.len());
+            let xid = i32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+            let frame = &bytes[at..end];
+            if xid == -1 {
+                self.late.entry(conn).or_default().extend_from_slice(frame);
+            } else {
+                rest.extend_from_slice(frame);
+            }
+            at = end;
+        }
+        rest.extend_from_slice(&bytes[at..]);
+        let replied = !rest.is_empty();
+        if replied {
+            if let Some(held) = self.late.remove(&conn) {
+                rest.extend_from_slice(&held);
+            }
+        }
+        rest
     }
 
     /// Hand the held COMMITs that are due to the core (planted slow apply).
@@ -610,6 +649,7 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
         storage,
         links,
         held: std::collections::VecDeque::new(),
+        late: BTreeMap::new(),
         reported: (corral_core::types::Zxid(-1), 0),
         reported_epochs: recovery.epochs,
         name,
@@ -677,6 +717,7 @@ pub async fn run(ctx: ServerCtx) -> turmoil::Result {
             Some((conn, msg)) = rx.recv() => match msg {
                 Inbound::Frame(payload) => d.client_frame(conn, payload),
                 Inbound::Closed(why) => {
+                    d.late.remove(&conn);
                     if d.conns.remove(&conn).is_some() {
                         d.trace(format!("close conn{} ({why})", conn.0));
                         d.server.connection_closed(wall_ms(), conn);
