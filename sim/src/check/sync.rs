@@ -1,9 +1,16 @@
 //! `sync`: a sync catches its server up. ZooKeeper's promise for `sync` followed by a
 //! read is that the read sees every write committed before the sync was invoked; the
 //! sync's own reply already carries the server's state after it. So every answered sync's
-//! reply zxid is at least the zxid of every write whose reply (Ok or an error logged as a
-//! txn) any client had received before the sync was invoked. Reads after it in the same
-//! session are then held to it by `session-order`.
+//! reply zxid is at least the header zxid of every reply any client had received before
+//! the sync was invoked (a write's is its txn's; a read's is a committed state its server
+//! had applied). Reads after it in the same session are then held to it by
+//! `session-order`.
+//!
+//! One exemption, shared with ZooKeeper: a leader answers sync without a quorum round, so
+//! a leader already deposed but not yet aware of it (it notices within half a tick) can
+//! answer a sync from its old epoch while a new leader commits. A sync answered in an
+//! older epoch than the newer state it missed is counted in the verdict's note, not
+//! failed.
 //!
 //! Reads alone are only sequentially consistent in an ensemble (a follower answers from
 //! its own, possibly lagging, state), so this is the one real-time rule an ensemble's
@@ -19,16 +26,12 @@ use crate::history::Outcome;
 pub fn sync(f: &Facts) -> Verdict {
     let mut v = Verdict::new("sync");
     let ops = f.input.ops;
-    // (return seq, zxid, op) of every answered write that took a zxid of its own.
-    let mut writes: Vec<(u64, Zxid, usize)> = ops
+    // (return seq, reply zxid, op) of every answered op.
+    let mut seen: Vec<(u64, Zxid, usize)> = ops
         .iter()
-        .filter(|o| o.is_write() && o.answered())
-        .filter_map(|o| {
-            let p = f.pos[o.index].filter(|p| p.strict)?;
-            Some((o.ret.as_ref()?.seq, p.zxid, o.index))
-        })
+        .filter_map(|o| Some((o.ret.as_ref()?.seq, o.reply_zxid()?, o.index)))
         .collect();
-    writes.sort_unstable();
+    seen.sort_unstable();
     let mut syncs: Vec<usize> = ops
         .iter()
         .filter(|o| matches!(o.request, Request::Sync { .. }))
@@ -38,11 +41,12 @@ pub fn sync(f: &Facts) -> Verdict {
     syncs.sort_by_key(|&i| ops[i].invoke_seq);
     let mut j = 0;
     let mut newest: Option<(Zxid, usize)> = None;
+    let mut deposed = 0usize;
     for i in syncs {
         let s = &ops[i];
-        while j < writes.len() && writes[j].0 < s.invoke_seq {
-            if newest.is_none_or(|(z, _)| writes[j].1 > z) {
-                newest = Some((writes[j].1, writes[j].2));
+        while j < seen.len() && seen[j].0 < s.invoke_seq {
+            if newest.is_none_or(|(z, _)| seen[j].1 > z) {
+                newest = Some((seen[j].1, seen[j].2));
             }
             j += 1;
         }
@@ -50,12 +54,22 @@ pub fn sync(f: &Facts) -> Verdict {
             continue;
         };
         v.checked += 1;
-        if let Some((w, before)) = newest.filter(|(w, _)| *w > z) {
-            v.fail(format!(
-                "{s} caught up only to {z}, but {} (zxid {w}) was acknowledged before it was invoked",
-                ops[before]
-            ));
+        let Some((w, before)) = newest.filter(|(w, _)| *w > z) else {
+            continue;
+        };
+        if w.epoch() > z.epoch() {
+            deposed += 1;
+            continue;
         }
+        v.fail(format!(
+            "{s} caught up only to {z}, but {} (zxid {w}) was answered before it was invoked",
+            ops[before]
+        ));
+    }
+    if deposed > 0 {
+        v.note = Some(format!(
+            "{deposed} syncs answered in an older epoch than a state seen before them (a deposed leader)"
+        ));
     }
     v
 }

@@ -220,35 +220,42 @@ pub fn watch_order(f: &Facts) -> Verdict {
         let (Some(z), Some(ret)) = (op.reply_zxid(), &op.ret) else {
             continue;
         };
-        let Some(&(w, fired)) = triggers
-            .get(&(path, kind))
-            .and_then(|t| t.iter().find(|(zx, _)| *zx > z))
-        else {
+        let Some(&(w, fired)) = triggers.get(&(path, kind)).and_then(|t| {
+            let i = t.partition_point(|(zx, _)| *zx <= z);
+            t.get(i)
+        }) else {
             continue;
         };
         let session_replies = replies.get(&op.session).map_or(&[][..], Vec::as_slice);
-        let Some(&(exposed_seq, exposed_zxid)) = session_replies
+        let after_read = session_replies.partition_point(|(seq, _)| *seq <= ret.seq);
+        let Some(&(exposed_seq, exposed_zxid)) = session_replies[after_read..]
             .iter()
-            .find(|(seq, zx)| *seq > ret.seq && *zx >= w)
+            .find(|(_, zx)| *zx >= w)
         else {
             continue;
         };
         v.checked += 1;
+        let session_connects = connects.get(&op.session).map_or(&[][..], Vec::as_slice);
+        let reconnected_before =
+            |seq: u64| session_connects.iter().any(|c| *c > ret.seq && *c < seq);
+        // The type `w` fires; after a reconnect, setWatches reports the state it finds,
+        // which may be a later change's type.
         let notified = notes.get(&(op.session, path)).is_some_and(|n| {
-            n.iter()
-                .any(|(seq, t)| *seq > ret.seq && *seq < exposed_seq && kind.delivers(*t))
+            n.iter().any(|&(seq, t)| {
+                seq > ret.seq
+                    && seq < exposed_seq
+                    && (t == fired || (kind.delivers(t) && reconnected_before(seq)))
+            })
         });
         if notified {
             continue;
         }
-        let reconnected = connects
-            .get(&op.session)
-            .is_some_and(|c| c.iter().any(|s| *s > ret.seq && *s < exposed_seq));
+        // (A delete at `w` itself is a later op of the same multi as the create.)
         let deleted_again = triggers.get(&(path, Kind::Data)).is_some_and(|t| {
             t.iter()
-                .any(|(zx, ty)| *ty == DELETED && *zx > w && *zx <= exposed_zxid)
+                .any(|(zx, ty)| *ty == DELETED && *zx >= w && *zx <= exposed_zxid)
         });
-        if fired == CREATED && reconnected && deleted_again {
+        if fired == CREATED && reconnected_before(exposed_seq) && deleted_again {
             exempt += 1;
             continue;
         }
