@@ -345,8 +345,7 @@ impl DataTree {
         stat.version = version;
         stat.mzxid = zxid;
         stat.mtime = time;
-        slot.set_stat(stat);
-        slot.set_data(data);
+        slot.set_data_and_stat(data, &stat);
         let after = super::digest::node(path, data, &stat, acl);
         let new_size = super::node_size(path, data);
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);

@@ -2,9 +2,9 @@
 //! slot itself (name, data, stat, parent, ACL and child-list handles).
 //!
 //! Memory is the point of this layout (1M znodes must fit in a fraction of ZooKeeper's
-//! heap; see docs/performance.md). A slot is 88 bytes and owns exactly one heap allocation,
-//! holding its name followed by its data, so a znode of 100 bytes costs one slot plus one
-//! ~128-byte allocation. The slab grows one fixed chunk at a time, so growing never copies
+//! heap; see docs/performance.md). A slot is 32 bytes and owns exactly one heap allocation,
+//! holding its name, its stat (12 bytes for a node never changed) and its data, so a znode of 100 bytes
+//! costs one slot plus one ~128-byte allocation. The slab grows one fixed chunk at a time, so growing never copies
 //! (or transiently doubles) the whole table the way a growing `Vec` or hash map would.
 
 use crate::types::Zxid;
@@ -108,19 +108,13 @@ impl<T> Slab<T> {
     }
 }
 
-/// One znode as stored. The stat is kept as loose fields rather than a [`StatPersisted`]
-/// because that struct carries 4 bytes of padding, which would round the slot up to 96.
+/// One znode as stored: three `u32` handles and one heap allocation that holds the name,
+/// the stat (compactly encoded, see [`encode_stat`]) and the data. 32 bytes plus the
+/// allocation; a loose stat would take 60 bytes of the slot for what usually encodes in
+/// 12 to 20 (most znodes have small versions, `mzxid = pzxid = czxid`, `mtime = ctime`
+/// and no owner).
 #[derive(Clone, Debug)]
 pub(super) struct Slot {
-    czxid: i64,
-    mzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    ephemeral_owner: i64,
-    pzxid: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
     /// The parent's id ([`NONE`] for the root).
     pub(super) parent: NodeId,
     /// Index of the interned ACL list (see `acl_cache.rs`).
@@ -128,15 +122,16 @@ pub(super) struct Slot {
     /// Id of this node's child list in the tree's list slab, [`NONE`] when it has no
     /// children (most nodes: leaves cost no list at all).
     pub(super) children: u32,
-    /// `header | name | data`, where `header` is the LEB128 varint of
-    /// `name_len << 1 | has_data`. One allocation instead of two, and no separate length
-    /// fields in the slot. `has_data = 0` is ZooKeeper's null data, distinct from empty.
+    /// `header | name | stat_len | stat | data`, where `header` is the LEB128 varint of
+    /// `name_len << 1 | has_data` and `stat_len` one byte. The name comes first because
+    /// path lookups compare names and should not decode anything else. `has_data = 0` is
+    /// ZooKeeper's null data, distinct from empty.
     bytes: Box<[u8]>,
 }
 
 // The whole point of the layout; a field added carelessly should fail the build, not
 // quietly cost 8 more bytes per znode. (`Option<Slot>` uses the box's niche.)
-const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 88);
+const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 32);
 
 impl Slot {
     pub(super) fn new(
@@ -146,30 +141,18 @@ impl Slot {
         acl: u32,
         stat: StatPersisted,
     ) -> Slot {
-        let mut slot = Slot {
-            czxid: 0,
-            mzxid: 0,
-            ctime: 0,
-            mtime: 0,
-            ephemeral_owner: 0,
-            pzxid: 0,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
+        Slot {
             parent,
             acl,
             children: NONE,
-            bytes: encode(name.as_bytes(), data),
-        };
-        slot.set_stat(stat);
-        slot
+            bytes: encode(name.as_bytes(), &stat, data),
+        }
     }
 
     /// The node's name (the last path segment; empty for the root).
     pub(super) fn name(&self) -> &str {
-        let (name, _) = decode(&self.bytes);
         // Names are copied from `&str`s (see `new`), so this cannot fail.
-        std::str::from_utf8(name).expect("znode names are stored from valid UTF-8")
+        std::str::from_utf8(self.name_bytes()).expect("znode names are stored from valid UTF-8")
     }
 
     /// The name as bytes, for comparisons (no UTF-8 check).
@@ -179,42 +162,34 @@ impl Slot {
 
     /// The data; `None` is null data.
     pub(super) fn data(&self) -> Option<&[u8]> {
-        decode(&self.bytes).1
-    }
-
-    /// Replace the data (a new allocation: it holds the name too).
-    pub(super) fn set_data(&mut self, data: Option<&[u8]>) {
-        self.bytes = encode(self.name_bytes(), data);
+        decode(&self.bytes).2
     }
 
     pub(super) fn stat(&self) -> StatPersisted {
-        StatPersisted {
-            czxid: Zxid(self.czxid),
-            mzxid: Zxid(self.mzxid),
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            cversion: self.cversion,
-            aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
-            pzxid: Zxid(self.pzxid),
+        decode_stat(decode(&self.bytes).1)
+    }
+
+    /// Replace the data and the stat (one new allocation: it holds the name too).
+    pub(super) fn set_data_and_stat(&mut self, data: Option<&[u8]>, stat: &StatPersisted) {
+        self.bytes = encode(self.name_bytes(), stat, data);
+    }
+
+    /// Replace the stat: in place when its encoding keeps its length (a parent's pzxid
+    /// and cversion bumped by a child create, usually), else in a new allocation.
+    pub(super) fn set_stat(&mut self, stat: StatPersisted) {
+        let mut buf = [0u8; MAX_STAT];
+        let new = encode_stat(&stat, &mut buf);
+        let (name, old, data) = decode(&self.bytes);
+        if old.len() == new.len() {
+            let at = old.as_ptr() as usize - self.bytes.as_ptr() as usize;
+            self.bytes[at..at + new.len()].copy_from_slice(new);
+        } else {
+            self.bytes = encode_parts(name, new, data);
         }
     }
 
-    pub(super) fn set_stat(&mut self, s: StatPersisted) {
-        self.czxid = s.czxid.0;
-        self.mzxid = s.mzxid.0;
-        self.ctime = s.ctime;
-        self.mtime = s.mtime;
-        self.version = s.version;
-        self.cversion = s.cversion;
-        self.aversion = s.aversion;
-        self.ephemeral_owner = s.ephemeral_owner;
-        self.pzxid = s.pzxid.0;
-    }
-
     pub(super) fn cversion(&self) -> i32 {
-        self.cversion
+        self.stat().cversion
     }
 }
 
@@ -227,61 +202,144 @@ fn varint_len(mut v: u64) -> usize {
     n
 }
 
-/// `header | name | data` in an allocation of exactly that size.
-fn encode(name: &[u8], data: Option<&[u8]>) -> Box<[u8]> {
-    let mut header = (name.len() as u64) << 1 | u64::from(data.is_some());
-    let data = data.unwrap_or_default();
-    let mut out = Vec::with_capacity(varint_len(header) + name.len() + data.len());
-    while header >= 0x80 {
-        out.push((header as u8) | 0x80);
-        header >>= 7;
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
     }
-    out.push(header as u8);
+    out.push(v as u8);
+}
+
+/// A LEB128 varint at `b[*at..]`; advances `at`. The bytes are our own encoding, so a
+/// malformed one is a bug (it panics on running off the end).
+fn get_varint(b: &[u8], at: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0u32);
+    loop {
+        let byte = b[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A presence byte and nine zigzag varints of at most 10 bytes.
+const MAX_STAT: usize = 91;
+
+/// The stat as a presence byte, then zigzag varints: czxid and ctime always, then those of
+/// mzxid - czxid, pzxid - czxid, mtime - ctime, version, cversion, aversion and
+/// ephemeralOwner that are not zero (bit i of the presence byte for the i-th). A node
+/// never changed since its create, without children, takes 12 bytes: that keeps a
+/// 100-byte value with a short name within a 128-byte allocation. Differences wrap, so
+/// every value round-trips, however odd (a snapshot from elsewhere).
+fn encode_stat<'b>(s: &StatPersisted, buf: &'b mut [u8; MAX_STAT]) -> &'b [u8] {
+    let optional = [
+        s.mzxid.0.wrapping_sub(s.czxid.0),
+        s.pzxid.0.wrapping_sub(s.czxid.0),
+        s.mtime.wrapping_sub(s.ctime),
+        i64::from(s.version),
+        i64::from(s.cversion),
+        i64::from(s.aversion),
+        s.ephemeral_owner,
+    ];
+    let mut n = 1;
+    let mut put = |v: i64, n: &mut usize| {
+        let mut v = zigzag(v);
+        while v >= 0x80 {
+            buf[*n] = (v as u8) | 0x80;
+            v >>= 7;
+            *n += 1;
+        }
+        buf[*n] = v as u8;
+        *n += 1;
+    };
+    put(s.czxid.0, &mut n);
+    put(s.ctime, &mut n);
+    let mut present = 0u8;
+    for (i, v) in optional.into_iter().enumerate() {
+        if v != 0 {
+            present |= 1 << i;
+            put(v, &mut n);
+        }
+    }
+    buf[0] = present;
+    &buf[..n]
+}
+
+fn decode_stat(b: &[u8]) -> StatPersisted {
+    let present = b[0];
+    let mut at = 1;
+    let czxid = unzigzag(get_varint(b, &mut at));
+    let ctime = unzigzag(get_varint(b, &mut at));
+    let mut optional = [0i64; 7];
+    for (i, v) in optional.iter_mut().enumerate() {
+        if present & (1 << i) != 0 {
+            *v = unzigzag(get_varint(b, &mut at));
+        }
+    }
+    let [dm, dp, dt, version, cversion, aversion, ephemeral_owner] = optional;
+    // Versions were i32s when encoded.
+    StatPersisted {
+        czxid: Zxid(czxid),
+        mzxid: Zxid(czxid.wrapping_add(dm)),
+        ctime,
+        mtime: ctime.wrapping_add(dt),
+        version: version as i32,
+        cversion: cversion as i32,
+        aversion: aversion as i32,
+        ephemeral_owner,
+        pzxid: Zxid(czxid.wrapping_add(dp)),
+    }
+}
+
+/// `header | name | stat_len | stat | data` in an allocation of exactly that size.
+fn encode(name: &[u8], stat: &StatPersisted, data: Option<&[u8]>) -> Box<[u8]> {
+    let mut buf = [0u8; MAX_STAT];
+    encode_parts(name, encode_stat(stat, &mut buf), data)
+}
+
+fn encode_parts(name: &[u8], stat: &[u8], data: Option<&[u8]>) -> Box<[u8]> {
+    let header = (name.len() as u64) << 1 | u64::from(data.is_some());
+    let data = data.unwrap_or_default();
+    let mut out = Vec::with_capacity(varint_len(header) + name.len() + 1 + stat.len() + data.len());
+    put_varint(&mut out, header);
     out.extend_from_slice(name);
+    out.push(stat.len() as u8);
+    out.extend_from_slice(stat);
     out.extend_from_slice(data);
     debug_assert_eq!(out.len(), out.capacity());
     out.into_boxed_slice()
 }
 
-/// Split what [`encode`] made back into name and data.
-fn decode(b: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let (mut header, mut shift, mut at) = (0u64, 0u32, 0usize);
-    loop {
-        let byte = b[at];
-        header |= u64::from(byte & 0x7f) << shift;
-        at += 1;
-        if byte < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
+/// Split what [`encode`] made back into name, encoded stat and data.
+fn decode(b: &[u8]) -> (&[u8], &[u8], Option<&[u8]>) {
+    let mut at = 0;
+    let header = get_varint(b, &mut at);
     let name_len = (header >> 1) as usize;
-    let (name, data) = b[at..].split_at(name_len);
-    (name, (header & 1 == 1).then_some(data))
+    let name = &b[at..at + name_len];
+    at += name_len;
+    let stat_len = usize::from(b[at]);
+    let stat = &b[at + 1..at + 1 + stat_len];
+    let data = &b[at + 1 + stat_len..];
+    (name, stat, (header & 1 == 1).then_some(data))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn name_and_data_round_trip() {
-        let long = "n".repeat(300); // a two-byte header
-        for name in ["", "a", "n0000000001", long.as_str()] {
-            for data in [None, Some(&b""[..]), Some(&b"x"[..]), Some(&[0u8; 200][..])] {
-                let b = encode(name.as_bytes(), data);
-                assert_eq!(decode(&b), (name.as_bytes(), data));
-                assert_eq!(
-                    b.len(),
-                    varint_len((name.len() as u64) << 1) + name.len() + data.map_or(0, <[u8]>::len)
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn slot_keeps_stat_and_replaces_data() {
-        let stat = StatPersisted {
+    fn odd_stat() -> StatPersisted {
+        StatPersisted {
             czxid: Zxid(1),
             mzxid: Zxid(2),
             ctime: 3,
@@ -291,12 +349,69 @@ mod tests {
             aversion: 7,
             ephemeral_owner: i64::MIN,
             pzxid: Zxid(9),
+        }
+    }
+
+    #[test]
+    fn name_stat_and_data_round_trip() {
+        let long = "n".repeat(300); // a two-byte header
+        let typical = StatPersisted {
+            czxid: Zxid(0x1_0000_1234),
+            mzxid: Zxid(0x1_0000_1234),
+            ctime: 1_765_000_000_000,
+            mtime: 1_765_000_000_000,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            pzxid: Zxid(0x1_0000_1234),
         };
+        let extreme = StatPersisted {
+            czxid: Zxid(i64::MIN),
+            mzxid: Zxid(i64::MAX),
+            ctime: i64::MAX,
+            mtime: i64::MIN,
+            version: i32::MIN,
+            cversion: i32::MAX,
+            aversion: -1,
+            ephemeral_owner: -1,
+            pzxid: Zxid(-1),
+        };
+        for stat in [typical, odd_stat(), extreme, StatPersisted::default()] {
+            for name in ["", "a", "n0000000001", long.as_str()] {
+                for data in [None, Some(&b""[..]), Some(&b"x"[..]), Some(&[0u8; 200][..])] {
+                    let b = encode(name.as_bytes(), &stat, data);
+                    let (n, st, d) = decode(&b);
+                    assert_eq!((n, d), (name.as_bytes(), data));
+                    assert_eq!(decode_stat(st), stat);
+                }
+            }
+        }
+        // What the layout is for: a fresh node's stat in 12 bytes, so with an 11-byte
+        // sequential name and 100 bytes of data the allocation is 125 bytes.
+        let mut buf = [0u8; MAX_STAT];
+        assert_eq!(encode_stat(&typical, &mut buf).len(), 12);
+        assert_eq!(encode(b"n0000000001", &typical, Some(&[7; 100])).len(), 125);
+    }
+
+    #[test]
+    fn slot_keeps_stat_and_replaces_data() {
+        let stat = odd_stat();
         let mut s = Slot::new("name", None, 3, 4, stat);
         assert_eq!((s.stat(), s.name(), s.data()), (stat, "name", None));
-        s.set_data(Some(b""));
+        s.set_data_and_stat(Some(b""), &stat);
         assert_eq!((s.name(), s.data()), ("name", Some(&b""[..])));
         assert_eq!((s.parent, s.acl, s.children), (3, 4, NONE));
+        // Same-length and longer stat encodings, data kept.
+        s.set_data_and_stat(Some(b"data"), &stat);
+        for cversion in [-5, 1000, i32::MAX, 0] {
+            let new = StatPersisted { cversion, ..stat };
+            s.set_stat(new);
+            assert_eq!(
+                (s.stat(), s.name(), s.data()),
+                (new, "name", Some(&b"data"[..]))
+            );
+        }
     }
 
     #[test]
