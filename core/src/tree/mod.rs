@@ -44,9 +44,9 @@ use store::{NodeId, Slab, Slot, NONE};
 /// The znode tree. See the module docs.
 ///
 /// Layout (chosen for memory: see docs/performance.md): nodes live in a chunked slab of
-/// 88-byte slots addressed by `u32` ids; each slot stores its own name once (with its data,
-/// in one allocation), its parent's id, its stat, an interned-ACL index and the id of its
-/// child list. The path index maps a path's hash to ids and checks a hit by walking the
+/// 32-byte slots addressed by `u32` ids; each slot stores its own name once (with its
+/// compactly encoded stat and its data, in one allocation), its parent's id, an
+/// interned-ACL index and the id of its child list. The path index maps a path's hash to ids and checks a hit by walking the
 /// node's parent chain, so no path string is kept anywhere.
 /// Child lists hold ids in name order (getChildren's and the snapshot's order) in bounded
 /// blocks, so huge flat directories stay cheap to change. The ephemeral, container and TTL
