@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a server (standalone). Without --config: 127.0.0.1:2181, data in ./corral-data.
+    /// Run a server: standalone, or an ensemble member when the config has server.N lines.
+    /// Without --config: standalone on 127.0.0.1:2181, data in ./corral-data.
     Server {
         /// A ZooKeeper zoo.cfg file.
         #[arg(long, value_name = "zoo.cfg")]

@@ -29,7 +29,7 @@ struct KnobArgs {
     no_faults: bool,
     /// Plant a known bug to see the checkers catch it: ack-before-fsync, lying-fsync,
     /// snapshot-drops-last-txn, zombie-ephemeral, stale-read, drop-acked-write, skip-trunc,
-    /// stale-read-after-move, drop-ephemeral-cleanup.
+    /// stale-read-after-move, drop-ephemeral-cleanup, late-notification.
     #[arg(long, value_name = "BUG", value_parser = Bug::from_name)]
     plant: Option<Bug>,
     /// Keep only these faults of the seed's schedule (comma-separated indexes, in time

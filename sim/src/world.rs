@@ -329,7 +329,6 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
     trace.event(sim_ms, "world", "run over");
     drop(sim);
 
-    let mut zab_verdicts = Vec::new();
     let mut live = Verdict::new("convergence");
     live.checked = 1;
     if converged_ms.is_none() && error.is_none() {
@@ -340,10 +339,19 @@ pub fn run(seed: u64, opts: &RunOptions) -> RunReport {
         ));
     }
     let mut log = committed_history(&sc, &disks, &cluster, converged_ms.is_some());
-    if sc.ensemble.is_some() {
+    let zab_verdicts = if sc.ensemble.is_some() {
         final_checks(&sc, &disks, &cluster, &log, converged_ms.is_some());
-        zab_verdicts = cluster.borrow().verdicts();
-    }
+        cluster.borrow().verdicts()
+    } else {
+        // A standalone server has no replication invariants, but its delta snapshots are
+        // cross-checked all the same.
+        cluster
+            .borrow()
+            .verdicts()
+            .into_iter()
+            .filter(|v| v.name == "delta-snapshot")
+            .collect()
+    };
     let mut ops = history.ops();
     let ends = history.session_ends();
     let mut cov = Coverage::new();
