@@ -414,6 +414,50 @@ mod tests {
         }
     }
 
+    fn any_stat() -> impl proptest::strategy::Strategy<Value = StatPersisted> {
+        use proptest::prelude::*;
+        // Small values (the common case, and equalities between fields) as well as any.
+        let field = || prop_oneof![-3i64..3, any::<i64>()];
+        let version = || prop_oneof![-3i32..3, any::<i32>()];
+        (
+            (field(), field(), field(), field()),
+            (field(), field()),
+            (version(), version(), version()),
+        )
+            .prop_map(
+                |((cz, dm, dp, ct), (dt, owner), (v, cv, av))| StatPersisted {
+                    czxid: Zxid(cz),
+                    mzxid: Zxid(cz.wrapping_add(dm)),
+                    ctime: ct,
+                    mtime: ct.wrapping_add(dt),
+                    version: v,
+                    cversion: cv,
+                    aversion: av,
+                    ephemeral_owner: owner,
+                    pzxid: Zxid(cz.wrapping_add(dp)),
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// Any stat round-trips through a slot, and changing it (in place or not) keeps the
+        /// name and the data.
+        #[test]
+        fn any_stat_round_trips_and_keeps_name_and_data(
+            a in any_stat(),
+            b in any_stat(),
+            name in "[a-z0-9]{0,20}",
+            data in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+        ) {
+            let mut s = Slot::new(&name, data.as_deref(), 1, 2, a);
+            proptest::prop_assert_eq!(s.stat(), a);
+            s.set_stat(b);
+            proptest::prop_assert_eq!((s.stat(), s.name(), s.data()), (b, name.as_str(), data.as_deref()));
+            s.set_stat(a);
+            proptest::prop_assert_eq!((s.stat(), s.name(), s.data()), (a, name.as_str(), data.as_deref()));
+        }
+    }
+
     #[test]
     fn slab_reuses_ids_and_spans_chunks() {
         let mut slab = Slab::default();
