@@ -224,13 +224,12 @@ impl DataTree {
         if self.lookup(path).is_some() {
             return Err(ErrorCode::NodeExists);
         }
-        let stored = self.nodes.get(parent).cversion();
-        let new_cversion = if parent_cversion == -1 {
-            stored.wrapping_add(1)
-        } else {
-            parent_cversion
-        };
         self.update_stat(parent, parent_path, |p| {
+            let new_cversion = if parent_cversion == -1 {
+                p.cversion.wrapping_add(1)
+            } else {
+                parent_cversion
+            };
             if new_cversion > p.cversion {
                 p.cversion = new_cversion;
                 p.pzxid = zxid;
@@ -248,8 +247,8 @@ impl DataTree {
             pzxid: zxid,
         };
         let acl = self.acls.intern(acl);
-        let id = self.add_node(path, Some(parent), data, acl, stat);
-        Ok(self.view(id).client_stat())
+        self.add_node(path, Some(parent), data, acl, stat);
+        Ok(super::node::client_stat(&stat, data, 0))
     }
 
     /// `DataTree.setCversionPzxid`: move the parent's counters forward after a create found
@@ -350,7 +349,8 @@ impl DataTree {
         let new_size = super::node_size(path, data);
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
         self.data_size = self.data_size - old_size + new_size;
-        Ok(self.view(id).client_stat())
+        let n = i32::try_from(self.child_count(id)).unwrap_or(i32::MAX);
+        Ok(super::node::client_stat(&stat, data, n))
     }
 
     /// `DataTree.setACL`: acl, aversion = `version` (the new aversion). NoNode when missing.

@@ -277,7 +277,11 @@ impl DataTree {
         let acl = self.acls.get(slot.acl);
         let mut stat = slot.stat();
         let before = digest::meta(path, &stat, acl);
+        let old = stat;
         let r = f(&mut stat);
+        if stat == old {
+            return r;
+        }
         slot.set_stat(stat);
         self.digest = self
             .digest

@@ -86,9 +86,10 @@ impl<'a> Node<'a> {
         children: Option<&'a ChildList>,
         nodes: &'a Slab<Slot>,
     ) -> Node<'a> {
+        let (data, stat) = slot.data_and_stat();
         Node {
-            data: slot.data(),
-            stat: slot.stat(),
+            data,
+            stat,
             acl,
             children,
             nodes,

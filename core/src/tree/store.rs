@@ -157,7 +157,15 @@ impl Slot {
 
     /// The name as bytes, for comparisons (no UTF-8 check).
     pub(super) fn name_bytes(&self) -> &[u8] {
-        decode(&self.bytes).0
+        let mut at = 0;
+        let name_len = (get_varint(&self.bytes, &mut at) >> 1) as usize;
+        &self.bytes[at..at + name_len]
+    }
+
+    /// Data and stat with one parse of the layout.
+    pub(super) fn data_and_stat(&self) -> (Option<&[u8]>, StatPersisted) {
+        let (_, st, d) = decode(&self.bytes);
+        (d, decode_stat(st))
     }
 
     /// The data; `None` is null data.
@@ -186,10 +194,6 @@ impl Slot {
         } else {
             self.bytes = encode_parts(name, new, data);
         }
-    }
-
-    pub(super) fn cversion(&self) -> i32 {
-        self.stat().cversion
     }
 }
 
@@ -235,6 +239,8 @@ fn unzigzag(v: u64) -> i64 {
 
 /// A presence byte and nine zigzag varints of at most 10 bytes.
 const MAX_STAT: usize = 91;
+// `stat_len` is one byte.
+const _: () = assert!(MAX_STAT <= u8::MAX as usize);
 
 /// The stat as a presence byte, then zigzag varints: czxid and ctime always, then those of
 /// mzxid - czxid, pzxid - czxid, mtime - ctime, version, cversion, aversion and
@@ -473,5 +479,71 @@ mod tests {
         assert_eq!(slab.insert(200), 5);
         assert_eq!(*slab.get(5), 200);
         assert_eq!(slab.iter().count(), CHUNK + 10);
+    }
+}
+
+/// Stats at the edges of every field, and random sequences of changes to one slot.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_i64() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            Just(0i64),
+            Just(i64::MIN),
+            Just(i64::MAX),
+            Just(-1),
+            Just(1),
+            -300i64..300,
+            any::<i64>(),
+            (0u32..64).prop_map(|s| 1i64 << s),
+            (0u32..64).prop_map(|s| (1i64 << s).wrapping_sub(1)),
+            (0u32..64).prop_map(|s| (1i64 << s).wrapping_neg()),
+        ]
+    }
+    fn any_i32() -> impl Strategy<Value = i32> {
+        prop_oneof![
+            Just(0),
+            Just(i32::MIN),
+            Just(i32::MAX),
+            Just(-1),
+            -300i32..300,
+            any::<i32>()
+        ]
+    }
+    prop_compose! {
+        fn any_stat()(a in any_i64(), b in any_i64(), c in any_i64(), d in any_i64(),
+                      e in any_i32(), f in any_i32(), g in any_i32(), h in any_i64(), i in any_i64())
+                      -> StatPersisted {
+            StatPersisted { czxid: Zxid(a), mzxid: Zxid(b), ctime: c, mtime: d, version: e,
+                cversion: f, aversion: g, ephemeral_owner: h, pzxid: Zxid(i) }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #[test]
+        fn stat_round_trips(s in any_stat()) {
+            let mut buf = [0u8; MAX_STAT];
+            let e = encode_stat(&s, &mut buf);
+            prop_assert!(e.len() <= 76);
+            prop_assert_eq!(decode_stat(e), s);
+        }
+
+        #[test]
+        fn slot_sequence(name in "[a-z\u{e9}\u{1F600}]{0,200}", data in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+                         stats in proptest::collection::vec(any_stat(), 1..20), data2 in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50))) {
+            let mut s = Slot::new(&name, data.as_deref(), 1, 2, stats[0]);
+            let mut cur_data = data.clone();
+            for (k, st) in stats.iter().enumerate() {
+                if k % 5 == 4 { s.set_data_and_stat(data2.as_deref(), st); cur_data = data2.clone(); }
+                else { s.set_stat(*st); }
+                prop_assert_eq!(s.stat(), *st);
+                prop_assert_eq!(s.name(), name.as_str());
+                prop_assert_eq!(s.data(), cur_data.as_deref());
+                prop_assert_eq!(s.bytes.len(), encode(name.as_bytes(), st, cur_data.as_deref()).len());
+            }
+        }
     }
 }
