@@ -29,16 +29,8 @@ done
 TMP=$(mktemp -d /tmp/corral-ab.XXXXXX)
 PID=""
 trap '[[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-serving() {
-  local reply=""
-  if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-    printf srvr >&3 || true
-    reply=$(timeout 2 cat <&3 || true)
-    exec 3<&- 3>&- || true
-  fi 2>/dev/null
-  [[ "$reply" == *"Mode: "* ]]
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 IFS=, read -ra WL <<<"$WORKLOADS"
 for ((r = 1; r <= ROUNDS; r++)); do

@@ -37,17 +37,9 @@ fi
 TMP=$(mktemp -d /tmp/corral-memory.XXXXXX)
 PID=
 trap '[[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-serving() {
-  local reply=""
-  if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-    printf srvr >&3 || true
-    reply=$(timeout 2 cat <&3 || true)
-    exec 3<&- 3>&- || true
-  fi 2>/dev/null
-  [[ "$reply" == *"Mode: "* ]]
-}
 
 declare -A RESULT
 IFS=, read -ra SYS <<<"$SYSTEMS"

@@ -44,16 +44,8 @@ TMP=$(mktemp -d /tmp/corral-treesize.XXXXXX)
 PIDS=()
 # KEEP=1 keeps the data dirs and server logs (printed at the end).
 trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; if [[ -n "${KEEP:-}" ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-serving() {
-  local reply=""
-  if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-    printf srvr >&3 || true
-    reply=$(timeout 2 cat <&3 || true)
-    exec 3<&- 3>&- || true
-  fi 2>/dev/null
-  [[ "$reply" == *"Mode: "* ]]
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cfg() { # dir port [server lines]
   mkdir -p "$1/data"
   cat >"$1/zoo.cfg" <<CFG

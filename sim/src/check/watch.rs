@@ -121,18 +121,14 @@ impl Kind {
 /// The kind of watch a read registered, if it registered one (answered, and a success or
 /// an exists of a missing node).
 fn registered(op: &crate::history::Op) -> Option<(&str, Kind)> {
-    let kind = match &op.request {
-        Request::GetData { path, watch: true } => (path.as_str(), Kind::Data),
-        Request::Exists { path, watch: true } => (path.as_str(), Kind::Data),
-        Request::GetChildren { path, watch: true }
-        | Request::GetChildren2 { path, watch: true } => (path.as_str(), Kind::Child),
-        _ => return None,
+    let (path, exists) = watched(&op.request)?;
+    let kind = match op.request {
+        Request::GetChildren { .. } | Request::GetChildren2 { .. } => Kind::Child,
+        _ => Kind::Data,
     };
     match op.outcome()? {
-        Outcome::Ok => Some(kind),
-        Outcome::Failed(ErrorCode::NoNode) if matches!(op.request, Request::Exists { .. }) => {
-            Some(kind)
-        }
+        Outcome::Ok => Some((path, kind)),
+        Outcome::Failed(ErrorCode::NoNode) if exists => Some((path, kind)),
         _ => None,
     }
 }
