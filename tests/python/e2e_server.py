@@ -45,11 +45,21 @@ def corral_bin():
     return os.path.join(target, "debug", "corral")
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    """A port that was free on 127.0.0.1 a moment ago (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free on 127.0.0.1 a moment ago (the kernel picks it), and that this
+    process has not handed out before: the kernel may pick a just-closed port again, and
+    an ensemble asks for several ports before any server binds them (two members on one
+    port fail the config check)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def zoo_cfg(port, data_dir):

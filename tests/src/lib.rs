@@ -94,10 +94,21 @@ pub fn corral_bin() -> PathBuf {
     target.join("debug").join("corral")
 }
 
-/// A port that was free on 127.0.0.1 a moment ago (picked by the kernel).
+/// A port that was free on 127.0.0.1 a moment ago (picked by the kernel), and that this
+/// process has not handed out before: the kernel may pick a just-closed port again, and a
+/// test that asks for several ports before binding any must get distinct ones.
 pub fn free_port() -> io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let mut seen = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 /// The zoo.cfg given to Corral. `scripts/zk-server.sh` writes the same settings for
@@ -443,6 +454,13 @@ mod tests {
         assert!(cfg.contains("dataDir=/tmp/x/data\n"));
         assert!(cfg.contains("clientPortAddress=127.0.0.1\n"));
         assert!(cfg.contains("4lw.commands.whitelist=*\n"));
+    }
+
+    #[test]
+    fn free_ports_are_distinct_within_a_process() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().expect("free port")).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
     }
 
     #[test]
